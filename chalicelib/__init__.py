@@ -1,0 +1,1 @@
+"""Agency accounts and payouts backend: the code behind ``app.py``."""

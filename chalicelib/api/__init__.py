@@ -1,0 +1,1 @@
+"""Thin HTTP entry points: parse, authorize, call one service, render."""

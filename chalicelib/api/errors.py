@@ -1,0 +1,34 @@
+"""The one registry from domain errors to HTTP status codes and the SPEC error body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain import errors as e
+
+STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
+    e.MalformedRequest: 400,
+    e.Unauthenticated: 401,
+    e.PaymentDeclined: 402,
+    e.Forbidden: 403,
+    e.NotFound: 404,
+    e.Conflict: 409,
+    e.Gone: 410,
+    e.ValidationFailed: 422,
+    e.SubaccountSuspended: 423,
+    e.TooManyRequests: 429,
+    e.PaymentProviderUnavailable: 502,
+}
+
+
+def status_for(error: e.DomainError) -> int:
+    """HTTP status of a domain error: the nearest registered class in its MRO."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 503  # storage and other dependency failures: retryable, never a stack trace
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """The SPEC error envelope."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}

@@ -1,0 +1,247 @@
+"""HTTP plumbing shared by every blueprint: one ``route`` decorator.
+
+It registers the Chalice route and its OpenAPI entry, authenticates (user bearer token or
+platform key), parses and validates the JSON body with a pydantic model, applies
+``Idempotency-Key`` replay on money POSTs, calls the handler, and renders the result or the
+error envelope. A bug becomes a 500 with a generic body; no stack trace ever leaves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from chalice import Blueprint, CORSConfig, Response
+from chalice.app import Request
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.api.errors import error_body, status_for
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import (
+    DomainError,
+    MalformedRequest,
+    Unauthenticated,
+    ValidationFailed,
+)
+from chalicelib.domain.roles import Principal
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_CONTENT_TYPES = [
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "text/csv",
+]
+
+
+@dataclass
+class RouteSpec:
+    """What the OpenAPI document says of one route."""
+
+    path: str
+    method: str
+    summary: str
+    auth: str
+    status: int
+    body: type[BaseModel] | None
+    query: tuple[str, ...]
+    idempotent: bool
+    tag: str
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Reply:
+    """A handler's answer when the default status or JSON content type does not fit."""
+
+    body: Any
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RequestContext:
+    """Everything a handler needs from the request, already checked."""
+
+    request: Request
+    principal: Principal | None
+    body: Any
+    query: dict[str, str]
+    idempotency_key: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """A request header, case-insensitive."""
+        return self.request.headers.get(name.lower()) or self.request.headers.get(name)
+
+    @property
+    def user(self) -> Principal:
+        """The authenticated principal (user routes only)."""
+        if self.principal is None:
+            raise Unauthenticated("authentication required")
+        return self.principal
+
+
+def _cors() -> CORSConfig:
+    origins = get_settings().cors_origins
+    origin = "*" if (not origins or "*" in origins or len(origins) > 1) else origins[0]
+    return CORSConfig(
+        allow_origin=origin,
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept"],
+        expose_headers=["Content-Type"],
+        max_age=600,
+    )
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("missing bearer token")
+    return token.strip()
+
+
+def _authenticate(request: Request, auth: str) -> Principal | None:
+    if auth == "none":
+        return None
+    token = _bearer(request)
+    if auth == "platform":
+        if not hmac.compare_digest(token.encode(), get_settings().platform_api_key.encode()):
+            raise Unauthenticated("invalid platform key")
+        return None
+    from chalicelib.services.sessions import principal_from_token
+
+    return principal_from_token(token)
+
+
+def parse_json(raw: bytes | None) -> Any:
+    """Decode a JSON body; malformed JSON is a 400, never a 500."""
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest("request body is not valid JSON") from exc
+
+
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    """Validate a decoded body against a pydantic model; wrong types are a 422."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ValidationFailed("request body is invalid", details={"errors": details}) from None
+
+
+def _render(result: Any, default_status: int) -> Response:
+    if isinstance(result, Response):
+        return result
+    if isinstance(result, Reply):
+        headers = {"Content-Type": "application/json", **result.headers}
+        return Response(body=result.body, status_code=result.status, headers=headers)
+    if result is None:
+        return Response(body="", status_code=204 if default_status == 200 else default_status)
+    return Response(body=result, status_code=default_status,
+                    headers={"Content-Type": "application/json"})
+
+
+def error_response(error: DomainError) -> Response:
+    """Render a domain error as the SPEC envelope."""
+    return Response(
+        body=error_body(error.code, error.message, error.details),
+        status_code=status_for(error),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def _body_hash(raw: bytes | None) -> str:
+    try:
+        canonical = json.dumps(json.loads(raw or b"{}"), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = (raw or b"").decode("utf-8", "replace")
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    auth: str = "user",
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: tuple[str, ...] = (),
+    idempotent: bool = False,
+    summary: str = "",
+    tag: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a JSON route on ``bp``; see the module docstring for what it does."""
+
+    def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
+        ROUTES.append(RouteSpec(path, method.upper(), summary or (handler.__doc__ or "").strip()
+                                .split("\n")[0], auth, status, body, query, idempotent,
+                                tag or bp._import_name.rsplit(".", 1)[-1]))
+
+        @wraps(handler)
+        def view(**uri_params: Any) -> Response:
+            request = bp.current_request
+            try:
+                principal = _authenticate(request, auth)
+                data = parse_json(request.raw_body) if method.upper() in ("POST", "PUT",
+                                                                         "PATCH") else {}
+                parsed = validate(body, data) if body is not None else data
+                params = {k: v for k, v in (request.query_params or {}).items()}
+                key = request.headers.get("idempotency-key") if idempotent else None
+                ctx = RequestContext(request, principal, parsed, params, key)
+                if idempotent and key:
+                    from chalicelib.services.idempotency import run_idempotent
+
+                    scope = principal.agency_id if principal else "platform"
+                    return run_idempotent(
+                        scope=scope,
+                        route=f"{method.upper()} {path}",
+                        key=key,
+                        body_hash=_body_hash(request.raw_body),
+                        execute=lambda: _render(handler(ctx, **uri_params), status),
+                    )
+                return _render(handler(ctx, **uri_params), status)
+            except DomainError as error:
+                return error_response(error)
+            except Exception:
+                log.exception("unhandled error on %s %s", method, path)
+                return Response(
+                    body=error_body("internal_error", "an internal error occurred"),
+                    status_code=500,
+                    headers={"Content-Type": "application/json"},
+                )
+
+        bp.route(path, methods=[method.upper()], cors=_cors(),
+                 content_types=ACCEPTED_CONTENT_TYPES)(view)
+        return view
+
+    return decorator
+
+
+def page_limit(ctx: RequestContext, default: int = 50, maximum: int = 200) -> int:
+    """The ``limit`` query parameter, validated."""
+    raw = ctx.query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationFailed(f"limit must be an integer from 1 to {maximum}",
+                               details={"field": "limit"})
+    return int(raw)

@@ -1,0 +1,1 @@
+"""Use cases: each combines domain rules and the store into one business operation."""

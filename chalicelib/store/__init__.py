@@ -1,0 +1,1 @@
+"""DynamoDB single table through PynamoDB: models, key builders, transactions."""

@@ -1,0 +1,102 @@
+"""Agencies, sub-accounts and users: the tenancy skeleton every route loads first."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    UnicodeAttribute,
+)
+
+from chalicelib.store import keys
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+
+
+class Agency(TableItem, discriminator="Agency"):
+    """PK: ``AGENCY#<aid>`` / SK: ``AGENCY``. The tenant."""
+
+    agency_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    plan = UnicodeAttribute()
+    subscription_start = UnicodeAttribute()  # ISO date: the billing anchor
+    owner_user_id = UnicodeAttribute()
+    primary_subaccount_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")  # active | closed
+    timezone = UnicodeAttribute(default="UTC")
+    low_balance_threshold_seconds = IntegerAttribute(null=True)
+    created_at = UTCDateTimeText()
+    closed_at = UTCDateTimeText(null=True)
+
+    @classmethod
+    def key(cls, agency_id: str) -> tuple[str, str]:
+        """Primary key of an agency."""
+        return keys.agency_pk(agency_id), keys.AGENCY_SK
+
+
+class SlotCounter(TableItem, discriminator="SlotCounter"):
+    """PK: ``AGENCY#<aid>`` / SK: ``SLOTS``. Secondary sub-accounts that exist (plan cap).
+
+    Creating a sub-account increments it under ``used < cap`` in the same transaction, so
+    two concurrent creates at cap-1 cannot both win.
+    """
+
+    used = IntegerAttribute(default=0)
+
+
+class Subaccount(TableItem, discriminator="Subaccount"):
+    """PK: ``AGENCY#<aid>`` / SK: ``SUB#<sid>``. A client (or the agency's primary)."""
+
+    agency_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    login_email = UnicodeAttribute(null=True)
+    is_primary = BooleanAttribute(default=False)
+    price_basic = IntegerAttribute()  # micro-USD per minute
+    price_premium = IntegerAttribute()
+    price_version = IntegerAttribute(default=1)
+    subscription_start = UnicodeAttribute()  # ISO date
+    status = UnicodeAttribute(default="active")  # active | suspended | removed
+    suspension_note = UnicodeAttribute(null=True)
+    suspended_at = UTCDateTimeText(null=True)
+    suspended_by = UnicodeAttribute(null=True)
+    paused_resources = JSONAttribute(null=True)  # [[type, rid], ...] paused by the suspension
+    created_at = UTCDateTimeText()
+    removed_at = UTCDateTimeText(null=True)
+
+    def price(self, tier: str) -> int:
+        """Per-minute price of a tier, micro-USD."""
+        return self.price_basic if tier == "basic" else self.price_premium
+
+
+class SubaccountPointer(TableItem, discriminator="SubaccountPointer"):
+    """PK: ``SUBID#<sid>`` / SK: ``SUBID``. Which agency owns a sub-account id."""
+
+    agency_id = UnicodeAttribute()
+
+
+class User(TableItem, discriminator="User"):
+    """PK: ``AGENCY#<aid>`` / SK: ``USER#<uid>``. A person who signs in."""
+
+    agency_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    role = UnicodeAttribute()
+    access_all = BooleanAttribute(default=True)
+    subaccount_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    password_hash = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="active")  # active | removed
+    token_generation = IntegerAttribute(default=0)  # bump to revoke issued tokens
+    created_at = UTCDateTimeText()
+
+
+class EmailClaim(TableItem, discriminator="EmailClaim"):
+    """PK: ``EMAIL#<lower email>`` / SK: ``EMAIL``. One email, one owner, system-wide.
+
+    ``owner_type`` is ``user``, ``invitation`` or ``subaccount_login``.
+    """
+
+    agency_id = UnicodeAttribute()
+    owner_type = UnicodeAttribute()
+    owner_id = UnicodeAttribute()

@@ -1,0 +1,213 @@
+"""Key builders for the single table: every key shape lives here.
+
+Everything an agency owns is keyed by its agency id, so no query can wander into another
+tenant. Shapes (PK / SK):
+
+- agency                 ``AGENCY#<aid>`` / ``AGENCY``
+- sub-account            ``AGENCY#<aid>`` / ``SUB#<sid>``
+- sub-account pointer    ``SUBID#<sid>`` / ``SUBID``  (platform routes know only the sid)
+- plan slot counter      ``AGENCY#<aid>`` / ``SLOTS``
+- user                   ``AGENCY#<aid>`` / ``USER#<uid>``
+- email claim            ``EMAIL#<lower email>`` / ``EMAIL``  (system-wide uniqueness)
+- invitation             ``AGENCY#<aid>`` / ``INVITE#<iid>``
+- invitation token       ``INVTOKEN#<sha256>`` / ``INVTOKEN``
+- login throttle         ``THROTTLE#<lower email>`` / ``LOGIN``
+- ledger balance         ``ACCT#<aid>#<account>`` / ``BAL#<asset>``
+- ledger entry           ``ACCT#<aid>#<account>`` / ``ENTRY#<iso time>#<txid>#<n>``
+- ledger transaction     ``TX#<aid>#<txid>`` / ``TX``
+- idempotency record     ``IDEM#<aid>#<key>`` / ``IDEM``
+- transfer quote         ``AGENCY#<aid>`` / ``QUOTE#<qid>``
+- transfer (move)        ``AGENCY#<aid>#TRANSFERS`` / ``<iso time>#<txid>``
+- call record            ``CALL#<aid>#<call_id>`` / ``CALL``
+- daily counters         ``STATS#<aid>#<sid>`` / ``DAY#<yyyy-mm-dd>``
+- audit event            ``AGENCY#<aid>#AUDIT`` / ``<iso time>#<eid>``
+- notification           ``AGENCY#<aid>#NOTIFY`` / ``<iso time>#<nid>``
+- outbox email           ``OUTBOX`` / ``<iso time>#<mid>``  (local stack only)
+- resource               ``SUBRES#<aid>#<sid>`` / ``<type>#<rid>``
+- payment profile        ``AGENCY#<aid>`` / ``PAYPROFILE#<sid>``  (Stripe customer)
+- purchase               ``AGENCY#<aid>#PURCHASES`` / ``<pid>``
+- auto-allocation rule   ``AGENCY#<aid>`` / ``AUTOALLOC#<sid>``
+- auto-recharge rule     ``AGENCY#<aid>`` / ``AUTORECHARGE#<sid>#<tier>``
+- Connect account        ``AGENCY#<aid>`` / ``CONNECT``
+- payout                 ``AGENCY#<aid>#PAYOUTS`` / ``<cycle date>``
+- webhook event marker   ``STRIPEEVT#<evt id>`` / ``EVENT``
+- Stripe id pointer      GSI1 ``STRIPE#<id>`` / ``STRIPE``
+"""
+
+from __future__ import annotations
+
+
+def agency_pk(agency_id: str) -> str:
+    """Partition of everything an agency owns directly."""
+    return f"AGENCY#{agency_id}"
+
+
+AGENCY_SK = "AGENCY"
+SLOTS_SK = "SLOTS"
+CONNECT_SK = "CONNECT"
+
+
+def subaccount_sk(subaccount_id: str) -> str:
+    """Sort key of a sub-account in its agency's partition."""
+    return f"SUB#{subaccount_id}"
+
+
+SUBACCOUNT_PREFIX = "SUB#"
+
+
+def subaccount_pointer_pk(subaccount_id: str) -> str:
+    """Pointer from a bare sub-account id to its agency (platform routes)."""
+    return f"SUBID#{subaccount_id}"
+
+
+def user_sk(user_id: str) -> str:
+    """Sort key of a user in its agency's partition."""
+    return f"USER#{user_id}"
+
+
+USER_PREFIX = "USER#"
+
+
+def email_pk(email: str) -> str:
+    """System-wide claim on an email (users, pending invitations, sub-account logins)."""
+    return f"EMAIL#{email.strip().lower()}"
+
+
+def invitation_sk(invitation_id: str) -> str:
+    """Sort key of an invitation in its agency's partition."""
+    return f"INVITE#{invitation_id}"
+
+
+INVITATION_PREFIX = "INVITE#"
+
+
+def invitation_token_pk(token_hash: str) -> str:
+    """Lookup of an invitation by the SHA-256 of its token (the token itself is never stored)."""
+    return f"INVTOKEN#{token_hash}"
+
+
+def throttle_pk(email: str) -> str:
+    """Failed-login counter of one email."""
+    return f"THROTTLE#{email.strip().lower()}"
+
+
+def account_pk(agency_id: str, account: str) -> str:
+    """Partition of one ledger account (its balances and entries)."""
+    return f"ACCT#{agency_id}#{account}"
+
+
+def balance_sk(asset: str) -> str:
+    """Balance row of one asset in a ledger account."""
+    return f"BAL#{asset}"
+
+
+BALANCE_PREFIX = "BAL#"
+ENTRY_PREFIX = "ENTRY#"
+
+
+def entry_sk(at_iso: str, transaction_id: str, index: int) -> str:
+    """Ledger entry: sorted by time so activity ranges are one query."""
+    return f"ENTRY#{at_iso}#{transaction_id}#{index:03d}"
+
+
+def transaction_pk(agency_id: str, transaction_id: str) -> str:
+    """Ledger transaction record; its existence is the idempotency marker."""
+    return f"TX#{agency_id}#{transaction_id}"
+
+
+def idempotency_pk(agency_id: str, key: str) -> str:
+    """Stored answer of a money POST for an Idempotency-Key."""
+    return f"IDEM#{agency_id}#{key}"
+
+
+def quote_sk(quote_id: str) -> str:
+    """A move-minutes quote."""
+    return f"QUOTE#{quote_id}"
+
+
+def transfers_pk(agency_id: str) -> str:
+    """Partition of an agency's confirmed minute moves, newest last."""
+    return f"AGENCY#{agency_id}#TRANSFERS"
+
+
+def call_pk(agency_id: str, call_id: str) -> str:
+    """A call record (usage ingestion is idempotent per call id)."""
+    return f"CALL#{agency_id}#{call_id}"
+
+
+def stats_pk(agency_id: str, subaccount_id: str) -> str:
+    """Daily counters of one sub-account."""
+    return f"STATS#{agency_id}#{subaccount_id}"
+
+
+def stats_sk(day_iso: str) -> str:
+    """Daily counter row of one date (``YYYY-MM-DD``)."""
+    return f"DAY#{day_iso}"
+
+
+def audit_pk(agency_id: str) -> str:
+    """Audit log of an agency."""
+    return f"AGENCY#{agency_id}#AUDIT"
+
+
+def notifications_pk(agency_id: str) -> str:
+    """Notifications of an agency."""
+    return f"AGENCY#{agency_id}#NOTIFY"
+
+
+OUTBOX_PK = "OUTBOX"
+
+
+def resource_pk(agency_id: str, subaccount_id: str) -> str:
+    """Campaigns, agents, automations and phone numbers of a sub-account."""
+    return f"SUBRES#{agency_id}#{subaccount_id}"
+
+
+def resource_sk(resource_type: str, resource_id: str) -> str:
+    """One resource, grouped by type."""
+    return f"{resource_type}#{resource_id}"
+
+
+def payment_profile_sk(subaccount_id: str) -> str:
+    """The Stripe customer of a sub-account."""
+    return f"PAYPROFILE#{subaccount_id}"
+
+
+def purchases_pk(agency_id: str) -> str:
+    """Purchases of an agency."""
+    return f"AGENCY#{agency_id}#PURCHASES"
+
+
+def auto_allocation_sk(subaccount_id: str) -> str:
+    """Monthly auto-allocation rule of a sub-account."""
+    return f"AUTOALLOC#{subaccount_id}"
+
+
+def auto_recharge_sk(subaccount_id: str, tier: str) -> str:
+    """Auto-recharge rule of a sub-account and tier."""
+    return f"AUTORECHARGE#{subaccount_id}#{tier}"
+
+
+def payouts_pk(agency_id: str) -> str:
+    """Payouts of an agency, one per cycle date."""
+    return f"AGENCY#{agency_id}#PAYOUTS"
+
+
+def webhook_event_pk(event_id: str) -> str:
+    """Marker that a Stripe event was processed (written with its effect)."""
+    return f"STRIPEEVT#{event_id}"
+
+
+def stripe_lookup_pk(stripe_id: str) -> str:
+    """GSI1 key to find our item from a Stripe object id."""
+    return f"STRIPE#{stripe_id}"
+
+
+def due_pk(job: str) -> str:
+    """GSI2 partition of the items a job must look at (``auto-allocation``, ``payout-sweep``…)."""
+    return f"DUE#{job}"
+
+
+def due_sk(due_at_iso: str, item_id: str) -> str:
+    """GSI2 sort key: due time first so a sweep reads ``<= as_of`` only."""
+    return f"{due_at_iso}#{item_id}"

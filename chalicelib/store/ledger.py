@@ -1,0 +1,209 @@
+"""Ledger persistence: transaction records, entries and balance rows, written together.
+
+``post_transaction`` turns a balanced ``LedgerTransaction`` into ONE ``TransactWriteItems``:
+the transaction record (``attribute_not_exists``: an id is never reused), one entry per
+posting, and one ``ADD`` per touched balance row (``balance >= debit`` on accounts that may
+not go negative), plus any extra ops of the caller (counters, status changes, markers).
+Entries and balances can therefore never disagree, whatever crashes or races.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+
+from chalicelib.domain.errors import Conflict, DomainError
+from chalicelib.domain.ledger import LedgerTransaction, is_non_negative
+from chalicelib.store import keys
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, utcnow
+from chalicelib.store.transact import Op, check, commit, save, update
+
+
+class LedgerTransactionRecord(TableItem, discriminator="LedgerTransaction"):
+    """PK: ``TX#<aid>#<txid>`` / SK: ``TX``. Its existence makes a transaction id single-use."""
+
+    agency_id = UnicodeAttribute()
+    transaction_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute(null=True)
+    memo = UnicodeAttribute(default="")
+    created_at = UTCDateTimeText()
+    postings = JSONAttribute()  # [[account, asset, amount], ...] (ints survive JSON exactly)
+    metadata = JSONAttribute(default=dict)
+
+
+class LedgerEntry(TableItem, discriminator="LedgerEntry"):
+    """PK: ``ACCT#<aid>#<account>`` / SK: ``ENTRY#<iso>#<txid>#<n>``. One posting, immutable."""
+
+    agency_id = UnicodeAttribute()
+    account = UnicodeAttribute()
+    asset = UnicodeAttribute()
+    amount = IntegerAttribute()
+    transaction_id = UnicodeAttribute()
+    code = UnicodeAttribute()
+    memo = UnicodeAttribute(default="")
+    created_at = UTCDateTimeText()
+
+
+class LedgerBalance(TableItem, discriminator="LedgerBalance"):
+    """PK: ``ACCT#<aid>#<account>`` / SK: ``BAL#<asset>``. Sum of the account's entries."""
+
+    balance = IntegerAttribute(default=0)
+    version = IntegerAttribute(default=0)
+
+
+class InsufficientBalance(Conflict):
+    """A debit would take a sub-account below zero."""
+
+    code = "insufficient_balance"
+
+
+class AlreadyPosted(Conflict):
+    """The transaction id was used before (the operation already happened)."""
+
+    code = "already_posted"
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    """A balance row as read."""
+
+    account: str
+    asset: str
+    balance: int
+    version: int
+
+
+def balance_key(agency_id: str, account: str, asset: str) -> LedgerBalance:
+    """An unsaved balance row carrying only its key (for updates and checks)."""
+    return LedgerBalance(keys.account_pk(agency_id, account), keys.balance_sk(asset))
+
+
+def ledger_ops(tx: LedgerTransaction, now: datetime | None = None) -> list[Op]:
+    """The ops that post ``tx``: record, entries, guarded balance updates."""
+    at = now or utcnow()
+    at_iso = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ops: list[Op] = [
+        save(
+            LedgerTransactionRecord(
+                keys.transaction_pk(tx.agency_id, tx.transaction_id),
+                "TX",
+                agency_id=tx.agency_id,
+                transaction_id=tx.transaction_id,
+                code=tx.code,
+                subaccount_id=tx.subaccount_id,
+                memo=tx.memo,
+                created_at=at,
+                postings=[[p.account, p.asset, p.amount] for p in tx.postings],
+                metadata=tx.metadata,
+            ),
+            condition=LedgerTransactionRecord.PK.does_not_exist(),
+            error=AlreadyPosted(f"transaction {tx.transaction_id} was already posted"),
+        )
+    ]
+    for (account, asset), delta in sorted(tx.net_by_account().items()):
+        condition = None
+        if delta < 0 and is_non_negative(account):
+            condition = LedgerBalance.balance >= -delta
+        ops.append(
+            update(
+                balance_key(tx.agency_id, account, asset),
+                actions=[
+                    LedgerBalance.balance.add(delta),
+                    LedgerBalance.version.add(1),
+                    LedgerBalance.kind.set(LedgerBalance),
+                ],
+                condition=condition,
+                error=InsufficientBalance(
+                    f"not enough {asset} in {account}",
+                    details={"account": account, "asset": asset},
+                ),
+            )
+        )
+    for index, posting in enumerate(tx.postings):
+        ops.append(
+            save(
+                LedgerEntry(
+                    keys.account_pk(tx.agency_id, posting.account),
+                    keys.entry_sk(at_iso, tx.transaction_id, index),
+                    agency_id=tx.agency_id,
+                    account=posting.account,
+                    asset=posting.asset,
+                    amount=posting.amount,
+                    transaction_id=tx.transaction_id,
+                    code=tx.code,
+                    memo=tx.memo,
+                    created_at=at,
+                )
+            )
+        )
+    return ops
+
+
+def post_transaction(tx: LedgerTransaction, also: Sequence[Op] = (),
+                     now: datetime | None = None) -> None:
+    """Post ``tx`` and the caller's extra ops in one DynamoDB transaction.
+
+    Raises ``AlreadyPosted`` if the id was used, ``InsufficientBalance`` on overdraft, or the
+    domain error attached to a failing extra op.
+    """
+    commit([*ledger_ops(tx, now), *also])
+
+
+def version_guard(agency_id: str, account: str, asset: str, version: int,
+                  error: DomainError) -> Op:
+    """Condition that a balance row still has the version read earlier (stale quotes)."""
+    item = balance_key(agency_id, account, asset)
+    if version == 0:
+        condition = LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0)
+    else:
+        condition = LedgerBalance.version == version
+    return check(item, condition, error)
+
+
+def read_balances(agency_id: str, account: str) -> dict[str, BalanceView]:
+    """All asset balances of one account: one Query (strongly consistent)."""
+    result: dict[str, BalanceView] = {}
+    for row in LedgerBalance.query(
+        keys.account_pk(agency_id, account),
+        LedgerBalance.SK.startswith(keys.BALANCE_PREFIX),
+        consistent_read=True,
+    ):
+        asset = row.SK.removeprefix(keys.BALANCE_PREFIX)
+        result[asset] = BalanceView(account, asset, row.balance or 0, row.version or 0)
+    return result
+
+
+def read_balance(agency_id: str, account: str, asset: str) -> BalanceView:
+    """One balance row (zero when never touched): one GetItem."""
+    try:
+        row = LedgerBalance.get(keys.account_pk(agency_id, account), keys.balance_sk(asset),
+                                consistent_read=True)
+    except LedgerBalance.DoesNotExist:
+        return BalanceView(account, asset, 0, 0)
+    return BalanceView(account, asset, row.balance or 0, row.version or 0)
+
+
+def read_entries(agency_id: str, account: str, start_sk: str, end_sk: str, *, limit: int,
+                 cursor: dict | None = None) -> tuple[list[LedgerEntry], dict | None]:
+    """Entries of an account between two entry sort keys, oldest first, paginated."""
+    query = LedgerEntry.query(
+        keys.account_pk(agency_id, account),
+        LedgerEntry.SK.between(start_sk, end_sk),
+        limit=limit,
+        last_evaluated_key=cursor,
+    )
+    entries = list(query)
+    return entries, query.last_evaluated_key
+
+
+def get_transaction(agency_id: str, transaction_id: str) -> LedgerTransactionRecord | None:
+    """A posted transaction record, or None."""
+    try:
+        return LedgerTransactionRecord.get(keys.transaction_pk(agency_id, transaction_id), "TX",
+                                           consistent_read=True)
+    except LedgerTransactionRecord.DoesNotExist:
+        return None
