@@ -1,0 +1,7 @@
+"""Routes: agency (filled in by its feature)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+bp = Blueprint(__name__)

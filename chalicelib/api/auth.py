@@ -1,0 +1,38 @@
+"""Sign-in and the caller's own identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api.http import RequestContext, route
+from chalicelib.api.models import LoginBody
+from chalicelib.api.render import render_user
+
+bp = Blueprint(__name__)
+
+
+@route(bp, "/v1/auth/login", "POST", auth="none", body=LoginBody, summary="Sign in")
+def login(ctx: RequestContext) -> dict[str, Any]:
+    """Email and password → access token and user."""
+    from chalicelib.services.auth import login as sign_in
+
+    user, token = sign_in(ctx.body.email, ctx.body.password)
+    return {**token, "user": render_user(user)}
+
+
+@route(bp, "/v1/me", "GET", summary="The signed-in user, its role and reach")
+def me(ctx: RequestContext) -> dict[str, Any]:
+    """User, role, agency id and accessible sub-account ids."""
+    from chalicelib.services.access import visible_subaccounts
+
+    principal = ctx.user
+    visible = [sub.subaccount_id for sub in visible_subaccounts(principal)]
+    return {
+        "user": {"id": principal.user_id, "email": principal.email, "role": principal.role.value},
+        "role": principal.role.value,
+        "agency_id": principal.agency_id,
+        "subaccount_access": "all" if principal.access_all else "specific",
+        "accessible_subaccount_ids": visible,
+    }

@@ -1,0 +1,7 @@
+"""Routes: connect (filled in by its feature)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+bp = Blueprint(__name__)

@@ -1,0 +1,77 @@
+"""JSON shapes shared by several routes (one renderer per business object)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from chalicelib.domain.billing import next_cycle_date
+from chalicelib.domain.money import render_usd
+from chalicelib.domain.plans import PLANS
+from chalicelib.store.accounts import Agency, Subaccount, User
+
+
+def iso(moment: datetime | None) -> str | None:
+    """An aware datetime as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def today_utc() -> date:
+    """Today's date in UTC."""
+    return datetime.utcnow().date()
+
+
+def render_agency(agency: Agency, slots_used: int | None = None) -> dict[str, Any]:
+    """An agency with its plan, cap and slots."""
+    plan = PLANS.get(agency.plan)
+    return {
+        "id": agency.agency_id,
+        "name": agency.name,
+        "plan": agency.plan,
+        "subaccount_cap": plan.subaccount_cap if plan else None,
+        "slots_used": slots_used,
+        "subscription_start": agency.subscription_start,
+        "owner_user_id": agency.owner_user_id,
+        "primary_subaccount_id": agency.primary_subaccount_id,
+        "status": agency.status,
+        "timezone": agency.timezone,
+        "created_at": iso(agency.created_at),
+    }
+
+
+def render_subaccount(sub: Subaccount) -> dict[str, Any]:
+    """A sub-account with its prices (decimal strings) and suspension banner."""
+    suspended = sub.status == "suspended"
+    anchor = date.fromisoformat(sub.subscription_start)
+    return {
+        "id": sub.subaccount_id,
+        "agency_id": sub.agency_id,
+        "name": sub.name,
+        "login_email": sub.login_email,
+        "is_primary": bool(sub.is_primary),
+        "prices": {"basic": render_usd(sub.price_basic), "premium": render_usd(sub.price_premium)},
+        "subscription_start": sub.subscription_start,
+        "next_billing_date": next_cycle_date(anchor, today_utc()).isoformat(),
+        "status": sub.status,
+        "banner": {
+            "suspended": suspended,
+            "note": sub.suspension_note if suspended else None,
+            "since": iso(sub.suspended_at) if suspended else None,
+        },
+        "created_at": iso(sub.created_at),
+    }
+
+
+def render_user(user: User) -> dict[str, Any]:
+    """A user as the users tab shows it (never the password hash)."""
+    return {
+        "id": user.user_id,
+        "agency_id": user.agency_id,
+        "email": user.email,
+        "name": user.name or "",
+        "role": user.role,
+        "subaccount_access": "all" if user.access_all else "specific",
+        "subaccount_ids": list(user.subaccount_ids or []),
+        "status": user.status,
+        "created_at": iso(user.created_at),
+    }

@@ -1,0 +1,52 @@
+"""Notifications (dashboard) and emails (through the email port)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from chalicelib.store import keys
+from chalicelib.store.activity import Notification
+from chalicelib.store.base import utcnow
+from chalicelib.store.transact import Op, save
+
+
+def notification_op(agency_id: str, kind: str, message: str, *,
+                    subaccount_id: str | None = None, data: dict[str, Any] | None = None,
+                    at: datetime | None = None) -> Op:
+    """An op that adds a notification (put it in the transaction of the event it reports)."""
+    when = at or utcnow()
+    notification_id = uuid.uuid4().hex
+    return save(
+        Notification(
+            keys.notifications_pk(agency_id),
+            f"{when.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{notification_id}",
+            agency_id=agency_id,
+            notification_id=notification_id,
+            type=kind,
+            message=message,
+            subaccount_id=subaccount_id,
+            data=data or {},
+            at=when,
+        )
+    )
+
+
+def notify(agency_id: str, kind: str, message: str, *, subaccount_id: str | None = None,
+           data: dict[str, Any] | None = None) -> None:
+    """Add a notification on its own."""
+    op = notification_op(agency_id, kind, message, subaccount_id=subaccount_id, data=data)
+    op.item.save()
+
+
+def render_notification(item: Notification) -> dict[str, Any]:
+    """API shape of a notification."""
+    return {
+        "id": item.notification_id,
+        "type": item.type,
+        "message": item.message,
+        "subaccount_id": item.subaccount_id,
+        "data": item.data or {},
+        "created_at": item.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

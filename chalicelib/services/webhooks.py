@@ -1,0 +1,124 @@
+"""Stripe webhooks: verify the raw bytes, skip processed events, dispatch by type.
+
+Handlers are small functions registered with ``@on("type")``. A handler returns the ops of
+its effect; they are committed in ONE transaction with the event's marker, so an event is
+applied exactly once even when Stripe delivers it twice, concurrently. A handler that
+raises makes the route answer 5xx and Stripe retries later. Unknown types are a 200 no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.config import get_settings
+from chalicelib.domain.errors import Conflict, MalformedRequest
+from chalicelib.store import keys
+from chalicelib.store.base import utcnow
+from chalicelib.store.ledger import AlreadyPosted
+from chalicelib.store.transact import Op, commit, save
+from chalicelib.store.webhooks import StripeEventMarker
+
+log = logging.getLogger(__name__)
+
+TOLERANCE_SECONDS = 300
+Handler = Callable[[dict[str, Any]], list[Op]]
+HANDLERS: dict[str, Handler] = {}
+
+#: Modules whose import registers handlers (kept lazy: the webhook is the only importer).
+HANDLER_MODULES = (
+    "chalicelib.services.payment_events",
+    "chalicelib.services.connect_events",
+)
+_loaded = False
+
+
+def on(event_type: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``event_type``."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[event_type] = handler
+        return handler
+
+    return register
+
+
+def _load_handlers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in HANDLER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    _loaded = True
+
+
+class EventAlreadyProcessed(Conflict):
+    """The event's marker exists: its effect was applied before."""
+
+    code = "event_already_processed"
+
+
+def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]:
+    """Check Stripe's signature on the raw body (5-minute tolerance); a bad one is a 400."""
+    import stripe  # only the webhook route pays for importing Stripe
+
+    if not signature_header:
+        raise MalformedRequest("missing Stripe-Signature header", code="invalid_signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature_header, get_settings().stripe_webhook_secret,
+            TOLERANCE_SECONDS,
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+        raise MalformedRequest("webhook signature verification failed",
+                               code="invalid_signature") from exc
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise MalformedRequest("webhook body is not JSON") from exc
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(
+            event.get("type"), str) or not isinstance(event.get("data"), dict):
+        raise MalformedRequest("webhook body is not a Stripe event")
+    return event
+
+
+def marker_op(event: dict[str, Any]) -> Op:
+    """The op that records ``event`` as processed (fails if it already was)."""
+    return save(
+        StripeEventMarker(keys.webhook_event_pk(event["id"]), "EVENT", event_type=event["type"],
+                          processed_at=utcnow()),
+        condition=StripeEventMarker.PK.does_not_exist(),
+        error=EventAlreadyProcessed("event already processed"),
+    )
+
+
+def handle_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Apply a verified event once; returns what the route answers."""
+    _load_handlers()
+    handler = HANDLERS.get(event["type"])
+    if handler is None:
+        return {"received": True, "handled": False}
+    try:
+        StripeEventMarker.get(keys.webhook_event_pk(event["id"]), "EVENT", consistent_read=True)
+        return {"received": True, "duplicate": True}
+    except StripeEventMarker.DoesNotExist:
+        pass
+    ops = handler(event)
+    try:
+        commit([marker_op(event), *ops])
+    except EventAlreadyProcessed:
+        return {"received": True, "duplicate": True}
+    except AlreadyPosted:
+        # The effect was already written by another path (e.g. the synchronous purchase);
+        # record the event alone so it is not retried.
+        with contextlib.suppress(EventAlreadyProcessed):
+            commit([marker_op(event)])
+    return {"received": True, "handled": True}

@@ -1,0 +1,83 @@
+"""Pre-aggregated daily counters per sub-account, written with each money or call event.
+
+Reports read these rows (one Query per sub-account and range) instead of scanning entries.
+The busiest row is one sub-account's day: never an agency-wide item (SPEC "No hot items").
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pynamodb.attributes import UnicodeAttribute
+
+from chalicelib.store import keys
+from chalicelib.store.base import IntegerAttribute, TableItem
+from chalicelib.store.transact import Op, update
+
+#: Call statuses counted one by one; any other status counts as ``other``.
+CALL_STATUSES = ("completed", "failed", "busy", "no_answer", "canceled", "other")
+CALL_DIRECTIONS = ("inbound", "outbound")
+
+COUNTERS = (
+    "used_basic_seconds",
+    "used_premium_seconds",
+    "shortfall_seconds",
+    "calls_total",
+    *(f"calls_{status}" for status in CALL_STATUSES),
+    *(f"calls_{direction}" for direction in CALL_DIRECTIONS),
+    "spent_micros",
+    "purchases_micros",
+    "profit_micros",
+    "refunds_micros",
+    "moved_in_seconds",
+    "moved_out_seconds",
+)
+
+
+class DailyStats(TableItem, discriminator="DailyStats"):
+    """PK: ``STATS#<aid>#<sid>`` / SK: ``DAY#<yyyy-mm-dd>``. Counters of one sub-account-day."""
+
+    day = UnicodeAttribute(null=True)
+    used_basic_seconds = IntegerAttribute(default=0)
+    used_premium_seconds = IntegerAttribute(default=0)
+    shortfall_seconds = IntegerAttribute(default=0)
+    calls_total = IntegerAttribute(default=0)
+    calls_completed = IntegerAttribute(default=0)
+    calls_failed = IntegerAttribute(default=0)
+    calls_busy = IntegerAttribute(default=0)
+    calls_no_answer = IntegerAttribute(default=0)
+    calls_canceled = IntegerAttribute(default=0)
+    calls_other = IntegerAttribute(default=0)
+    calls_inbound = IntegerAttribute(default=0)
+    calls_outbound = IntegerAttribute(default=0)
+    spent_micros = IntegerAttribute(default=0)
+    purchases_micros = IntegerAttribute(default=0)
+    profit_micros = IntegerAttribute(default=0)
+    refunds_micros = IntegerAttribute(default=0)
+    moved_in_seconds = IntegerAttribute(default=0)
+    moved_out_seconds = IntegerAttribute(default=0)
+
+
+def stats_op(agency_id: str, subaccount_id: str, day: date, **increments: int) -> Op:
+    """An op adding ``increments`` (counter name → int) to a sub-account's day row."""
+    unknown = set(increments) - set(COUNTERS)
+    if unknown:
+        raise ValueError(f"unknown counters: {sorted(unknown)}")
+    actions = [DailyStats.kind.set(DailyStats), DailyStats.day.set(day.isoformat())]
+    for name, amount in increments.items():
+        if amount:
+            actions.append(getattr(DailyStats, name).add(amount))
+    return update(
+        DailyStats(keys.stats_pk(agency_id, subaccount_id), keys.stats_sk(day.isoformat())),
+        actions=actions,
+    )
+
+
+def read_days(agency_id: str, subaccount_id: str, start: date, end: date) -> list[DailyStats]:
+    """Day rows of a sub-account from ``start`` to ``end`` inclusive: one Query (paged)."""
+    return list(
+        DailyStats.query(
+            keys.stats_pk(agency_id, subaccount_id),
+            DailyStats.SK.between(keys.stats_sk(start.isoformat()), keys.stats_sk(end.isoformat())),
+        )
+    )
