@@ -18,7 +18,7 @@ def iso(moment: datetime | None) -> str | None:
 
 def today_utc() -> date:
     """Today's date in UTC."""
-    return datetime.utcnow().date()
+    return datetime.now(UTC).date()
 
 
 def render_agency(agency: Agency, slots_used: int | None = None) -> dict[str, Any]:
