@@ -50,6 +50,8 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 _moto = ThreadedMotoServer(ip_address="127.0.0.1", port=DYNAMODB_PORT, verbose=False)
 _moto.start()
 
+pytest_plugins = ["tests.stripe_fixtures"]
+
 PLATFORM_HEADERS = {"Authorization": f"Bearer {TEST_ENV['PLATFORM_API_KEY']}"}
 
 

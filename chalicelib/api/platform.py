@@ -9,7 +9,7 @@ from chalice import Blueprint
 from pydantic import Field
 
 from chalicelib.api.http import RequestContext, route
-from chalicelib.api.models import CreateAgencyBody, StrictBody
+from chalicelib.api.models import CreateAgencyBody, DecimalInput, StrictBody
 from chalicelib.api.render import render_agency, render_subaccount, render_user
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import NotFound, ValidationFailed
@@ -64,3 +64,55 @@ def outbox(ctx: RequestContext) -> dict[str, Any]:
     if to is not None and len(to) > 320:
         raise ValidationFailed("to is too long", details={"field": "to"})
     return {"messages": list_outbox(to)}
+
+
+class UsageBody(StrictBody):
+    """``POST /v1/platform/usage``: records are validated one by one (per-record results)."""
+
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+
+
+@route(bp, "/v1/platform/usage", "POST", auth="platform", body=UsageBody,
+       summary="Ingest finished calls (at most 100), idempotent per call_id")
+def ingest_usage(ctx: RequestContext) -> dict[str, Any]:
+    """Per-record results: recorded, duplicate or rejected (with the reason)."""
+    from chalicelib.services.usage import ingest_usage as ingest
+
+    return ingest(ctx.body.records)
+
+
+class AdjustmentBody(StrictBody):
+    """``POST /v1/platform/adjustments``."""
+
+    subaccount_id: str = Field(min_length=1, max_length=64)
+    asset: str = Field(min_length=1, max_length=32)
+    amount: DecimalInput
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@route(bp, "/v1/platform/adjustments", "POST", auth="platform", status=201,
+       body=AdjustmentBody, idempotent=True,
+       summary="Grant or correct a balance against platform supply")
+def create_adjustment(ctx: RequestContext) -> dict[str, Any]:
+    """A signed adjustment as a ledger transaction; never below zero."""
+    from chalicelib.services.wallets import adjust_balance
+
+    body: AdjustmentBody = ctx.body
+    return adjust_balance(body.subaccount_id, body.asset, body.amount, body.reason,
+                          ctx.idempotency_key)
+
+
+class AuthorizeCallBody(StrictBody):
+    """``POST /v1/platform/calls/authorize``."""
+
+    subaccount_id: str = Field(min_length=1, max_length=64)
+    tier: str = Field(min_length=1, max_length=16)
+
+
+@route(bp, "/v1/platform/calls/authorize", "POST", auth="platform", body=AuthorizeCallBody,
+       summary="May this sub-account start a call now?")
+def authorize_call(ctx: RequestContext) -> dict[str, Any]:
+    """``{allowed, reason, available_seconds}``: refused when suspended or empty."""
+    from chalicelib.services.usage import authorize_call as authorize
+
+    return authorize(ctx.body.subaccount_id, ctx.body.tier)

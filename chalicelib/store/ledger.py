@@ -19,7 +19,7 @@ from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ledger import LedgerTransaction, is_non_negative
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, utcnow
-from chalicelib.store.transact import Op, check, commit, save, update
+from chalicelib.store.transact import Op, commit, save, update
 
 
 class LedgerTransactionRecord(TableItem, discriminator="LedgerTransaction"):
@@ -82,8 +82,17 @@ def balance_key(agency_id: str, account: str, asset: str) -> LedgerBalance:
     return LedgerBalance(keys.account_pk(agency_id, account), keys.balance_sk(asset))
 
 
-def ledger_ops(tx: LedgerTransaction, now: datetime | None = None) -> list[Op]:
-    """The ops that post ``tx``: record, entries, guarded balance updates."""
+def ledger_ops(tx: LedgerTransaction, now: datetime | None = None,
+               expected_versions: dict[tuple[str, str], int] | None = None,
+               stale_error: DomainError | None = None) -> list[Op]:
+    """The ops that post ``tx``: record, entries, guarded balance updates.
+
+    ``expected_versions`` maps (account, asset) to the balance version read earlier; the
+    update of that row then also requires the version to be unchanged (a quote's "balance
+    changed" rule), failing with ``stale_error``. It has to live in the update's own
+    condition: one transaction may not touch the same item twice.
+    """
+    expected_versions = expected_versions or {}
     at = now or utcnow()
     at_iso = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ops: list[Op] = [
@@ -106,8 +115,16 @@ def ledger_ops(tx: LedgerTransaction, now: datetime | None = None) -> list[Op]:
     ]
     for (account, asset), delta in sorted(tx.net_by_account().items()):
         condition = None
+        error: DomainError = InsufficientBalance(
+            f"not enough {asset} in {account}", details={"account": account, "asset": asset})
         if delta < 0 and is_non_negative(account):
             condition = LedgerBalance.balance >= -delta
+        if (account, asset) in expected_versions:
+            version = expected_versions[(account, asset)]
+            guard = (LedgerBalance.version == version) if version else (
+                LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
+            condition = guard if condition is None else condition & guard
+            error = stale_error or error
         ops.append(
             update(
                 balance_key(tx.agency_id, account, asset),
@@ -117,10 +134,7 @@ def ledger_ops(tx: LedgerTransaction, now: datetime | None = None) -> list[Op]:
                     LedgerBalance.kind.set(LedgerBalance),
                 ],
                 condition=condition,
-                error=InsufficientBalance(
-                    f"not enough {asset} in {account}",
-                    details={"account": account, "asset": asset},
-                ),
+                error=error,
             )
         )
     for index, posting in enumerate(tx.postings):
@@ -144,24 +158,15 @@ def ledger_ops(tx: LedgerTransaction, now: datetime | None = None) -> list[Op]:
 
 
 def post_transaction(tx: LedgerTransaction, also: Sequence[Op] = (),
-                     now: datetime | None = None) -> None:
+                     now: datetime | None = None,
+                     expected_versions: dict[tuple[str, str], int] | None = None,
+                     stale_error: DomainError | None = None) -> None:
     """Post ``tx`` and the caller's extra ops in one DynamoDB transaction.
 
     Raises ``AlreadyPosted`` if the id was used, ``InsufficientBalance`` on overdraft, or the
     domain error attached to a failing extra op.
     """
-    commit([*ledger_ops(tx, now), *also])
-
-
-def version_guard(agency_id: str, account: str, asset: str, version: int,
-                  error: DomainError) -> Op:
-    """Condition that a balance row still has the version read earlier (stale quotes)."""
-    item = balance_key(agency_id, account, asset)
-    if version == 0:
-        condition = LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0)
-    else:
-        condition = LedgerBalance.version == version
-    return check(item, condition, error)
+    commit([*ledger_ops(tx, now, expected_versions, stale_error), *also])
 
 
 def read_balances(agency_id: str, account: str) -> dict[str, BalanceView]:

@@ -22,6 +22,7 @@ from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.store.base import TableItem, connection
 
 MAX_ATTEMPTS = 5
+_REQUEST_ORDER = ("check", "delete", "save", "update")
 
 
 class StorageUnavailable(DomainError):
@@ -102,6 +103,9 @@ def commit(ops: Sequence[Op], *, sleep: Callable[[float], None] = time.sleep) ->
         return
     if len(ops) > 100:
         raise ValueError("a DynamoDB transaction holds at most 100 items")
+    # PynamoDB sends checks, deletes, puts, then updates; order ours the same way so that
+    # DynamoDB's cancellation reasons (one per item, in request order) map back to our ops.
+    ops = [op for kind in _REQUEST_ORDER for op in ops if op.kind == kind]
     for attempt in range(MAX_ATTEMPTS):
         try:
             with TransactWrite(connection=connection()) as transaction:

@@ -1,0 +1,212 @@
+"""Usage ingestion (the platform reports finished calls) and call authorization.
+
+Each call is applied once per ``call_id``: its record's ``attribute_not_exists`` condition
+and the ledger transaction id ``usage:<call id>`` both make a replay a no-op. A call that
+would overdraw debits what is left and records the shortfall; balances never go negative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.domain.ledger import Code, LedgerTransaction, transfer, usage_sink, wallet
+from chalicelib.domain.money import minutes_cost
+from chalicelib.domain.plans import TIERS, asset_of_tier
+from chalicelib.services.wallets import resolve_subaccount
+from chalicelib.store import keys
+from chalicelib.store.accounts import Subaccount
+from chalicelib.store.base import utcnow
+from chalicelib.store.ledger import (
+    AlreadyPosted,
+    InsufficientBalance,
+    post_transaction,
+    read_balance,
+)
+from chalicelib.store.movements import CallRecord
+from chalicelib.store.stats import CALL_STATUSES, stats_op
+from chalicelib.store.transact import commit, save
+
+MAX_RECORDS = 100
+MAX_CALL_SECONDS = 24 * 3600
+DEBIT_ATTEMPTS = 4
+
+
+class DuplicateCall(Conflict):
+    """The call id was already ingested."""
+
+    code = "duplicate_call"
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    """One validated call report."""
+
+    call_id: str
+    subaccount_id: str
+    tier: str
+    duration_seconds: int
+    direction: str
+    status: str
+    started_at: datetime
+
+
+def parse_usage_record(raw: Any) -> UsageRecord:
+    """Validate one record; every problem is a ValidationFailed naming the field."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed("a usage record must be an object")
+    call_id, sid = raw.get("call_id"), raw.get("subaccount_id")
+    if not isinstance(call_id, str) or not 1 <= len(call_id) <= 128:
+        raise ValidationFailed("call_id must be a string of 1 to 128 characters",
+                               details={"field": "call_id"})
+    if not isinstance(sid, str) or not 1 <= len(sid) <= 64:
+        raise ValidationFailed("subaccount_id is required", details={"field": "subaccount_id"})
+    tier = raw.get("tier")
+    if tier not in TIERS:
+        raise ValidationFailed("tier must be basic or premium", details={"field": "tier"})
+    duration = raw.get("duration_seconds")
+    if isinstance(duration, bool) or not isinstance(duration, int) or not (
+            0 <= duration <= MAX_CALL_SECONDS):
+        raise ValidationFailed(f"duration_seconds must be an integer from 0 to {MAX_CALL_SECONDS}",
+                               details={"field": "duration_seconds"})
+    direction = raw.get("direction", "outbound")
+    if direction not in ("inbound", "outbound"):
+        raise ValidationFailed("direction must be inbound or outbound",
+                               details={"field": "direction"})
+    status = raw.get("status", "completed")
+    if not isinstance(status, str) or not 1 <= len(status) <= 32:
+        raise ValidationFailed("status must be a short string", details={"field": "status"})
+    started_raw = raw.get("started_at")
+    try:
+        started = datetime.fromisoformat(str(started_raw).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed("started_at must be an ISO 8601 time",
+                               details={"field": "started_at"}) from None
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return UsageRecord(call_id, sid, tier, duration, direction, status, started.astimezone(UTC))
+
+
+def _counter_status(status: str) -> str:
+    normalized = status.lower().replace("-", "_").replace(" ", "_")
+    return normalized if normalized in CALL_STATUSES else "other"
+
+
+def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
+                ) -> dict[str, Any]:
+    """Debit one call (up to the balance) and record it, in one transaction."""
+    at = now or utcnow()
+    agency_id, sid = sub.agency_id, sub.subaccount_id
+    asset = asset_of_tier(record.tier)
+    for _attempt in range(DEBIT_ATTEMPTS):
+        balance = read_balance(agency_id, wallet(sid), asset).balance
+        debited = min(balance, record.duration_seconds)
+        shortfall = record.duration_seconds - debited
+        spent = minutes_cost(debited, sub.price(record.tier))
+        call = CallRecord(
+            keys.call_pk(agency_id, record.call_id), "CALL",
+            agency_id=agency_id, call_id=record.call_id, subaccount_id=sid, tier=record.tier,
+            direction=record.direction, status=record.status,
+            duration_seconds=record.duration_seconds, debited_seconds=debited,
+            shortfall_seconds=shortfall, spent_micros=spent, started_at=record.started_at,
+            recorded_at=at,
+        )
+        counter_status = _counter_status(record.status)
+        also = [
+            save(call, condition=CallRecord.PK.does_not_exist(),
+                 error=DuplicateCall("call already recorded")),
+            stats_op(agency_id, sid, record.started_at.date(), **{
+                f"used_{record.tier}_seconds": debited,
+                "shortfall_seconds": shortfall,
+                "calls_total": 1,
+                f"calls_{counter_status}": 1,
+                f"calls_{record.direction}": 1,
+                "spent_micros": spent,
+            }),
+        ]
+        try:
+            if debited > 0:
+                post_transaction(
+                    LedgerTransaction(
+                        agency_id=agency_id, transaction_id=f"usage:{record.call_id}",
+                        code=Code.USAGE,
+                        postings=transfer(wallet(sid), usage_sink(sid), asset, debited),
+                        subaccount_id=sid, memo=f"call {record.call_id}",
+                        metadata={"call_id": record.call_id, "shortfall_seconds": shortfall},
+                    ),
+                    also=also, now=at,
+                )
+            else:
+                commit(also)
+        except InsufficientBalance:
+            continue  # a concurrent debit won: read the balance again
+        except AlreadyPosted:
+            raise DuplicateCall("call already recorded") from None
+        _after_debit(agency_id, sid, record.tier, balance, balance - debited)
+        return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
+                "shortfall_seconds": shortfall}
+    raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+
+
+def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int) -> None:
+    """Hook for auto-recharge and low-balance alerts (best effort: the debit stands)."""
+    if before == after:
+        return
+    try:
+        from chalicelib.services.auto_recharge import after_usage_debit
+    except ImportError:
+        return
+    # A failed top-up is recorded and notified by auto-recharge itself; the debit stands.
+    with contextlib.suppress(DomainError):
+        after_usage_debit(agency_id, sid, tier, before, after)
+
+
+def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
+    """Apply up to 100 call records; one result per record, in order."""
+    if not isinstance(records, list) or not records:
+        raise ValidationFailed("records must be a non-empty list", details={"field": "records"})
+    if len(records) > MAX_RECORDS:
+        raise ValidationFailed(f"at most {MAX_RECORDS} records per request",
+                               details={"field": "records"})
+    subs: dict[str, Subaccount | DomainError] = {}
+    results = []
+    for raw in records:
+        call_id = raw.get("call_id") if isinstance(raw, dict) else None
+        try:
+            record = parse_usage_record(raw)
+            if record.subaccount_id not in subs:
+                try:
+                    subs[record.subaccount_id] = resolve_subaccount(record.subaccount_id)
+                except NotFound as exc:
+                    subs[record.subaccount_id] = exc
+            sub = subs[record.subaccount_id]
+            if isinstance(sub, DomainError):
+                raise sub
+            results.append(record_call(record, sub, now))
+        except DuplicateCall:
+            results.append({"call_id": call_id, "status": "duplicate"})
+        except DomainError as exc:
+            results.append({"call_id": call_id, "status": "rejected",
+                            "error": {"code": exc.code, "message": exc.message,
+                                      "details": exc.details}})
+    summary = {status: sum(1 for r in results if r["status"] == status)
+               for status in ("recorded", "duplicate", "rejected")}
+    return {"results": results, **summary}
+
+
+def authorize_call(subaccount_id: str, tier: str) -> dict[str, Any]:
+    """May this sub-account start a call on this tier right now?"""
+    if tier not in TIERS:
+        raise ValidationFailed("tier must be basic or premium", details={"field": "tier"})
+    sub = resolve_subaccount(subaccount_id)
+    available = read_balance(sub.agency_id, wallet(sub.subaccount_id),
+                             asset_of_tier(tier)).balance
+    if sub.status == "suspended":
+        return {"allowed": False, "reason": "subaccount_suspended",
+                "available_seconds": available}
+    if available <= 0:
+        return {"allowed": False, "reason": "insufficient_balance", "available_seconds": 0}
+    return {"allowed": True, "reason": "ok", "available_seconds": available}

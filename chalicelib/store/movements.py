@@ -1,0 +1,70 @@
+"""Move-minutes quotes and records, and call records (usage ingestion)."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
+
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+
+
+class TransferQuote(TableItem, discriminator="TransferQuote"):
+    """PK: ``AGENCY#<aid>`` / SK: ``QUOTE#<qid>``. What a move will do, valid ≤ 10 minutes.
+
+    Confirming checks, in the move's own transaction, that the quote is still pending, both
+    prices are unchanged (``price_version``) and the sender's balance row has not moved.
+    """
+
+    agency_id = UnicodeAttribute()
+    quote_id = UnicodeAttribute()
+    from_subaccount_id = UnicodeAttribute()
+    to_subaccount_id = UnicodeAttribute()
+    from_is_primary = BooleanAttribute(default=False)
+    to_is_primary = BooleanAttribute(default=False)
+    asset = UnicodeAttribute()
+    amount_sent = IntegerAttribute()  # seconds, or KP units
+    amount_received = IntegerAttribute()
+    from_price = IntegerAttribute(null=True)  # micro-USD per minute (minutes only)
+    to_price = IntegerAttribute(null=True)
+    from_price_version = IntegerAttribute()
+    to_price_version = IntegerAttribute()
+    from_balance_version = IntegerAttribute()
+    value_micros = IntegerAttribute(default=0)
+    status = UnicodeAttribute(default="pending")  # pending | used
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeText()
+    valid_until = UTCDateTimeText()
+
+
+class MoveRecord(TableItem, discriminator="MoveRecord"):
+    """PK: ``AGENCY#<aid>#TRANSFERS`` / SK: ``<iso time>#<txid>``. A confirmed move."""
+
+    agency_id = UnicodeAttribute()
+    transfer_id = UnicodeAttribute()
+    quote_id = UnicodeAttribute()
+    from_subaccount_id = UnicodeAttribute()
+    to_subaccount_id = UnicodeAttribute()
+    asset = UnicodeAttribute()
+    amount_sent = IntegerAttribute()
+    amount_received = IntegerAttribute()
+    from_price = IntegerAttribute(null=True)
+    to_price = IntegerAttribute(null=True)
+    value_micros = IntegerAttribute(default=0)
+    created_by = UnicodeAttribute()
+    created_at = UTCDateTimeText()
+
+
+class CallRecord(TableItem, discriminator="CallRecord"):
+    """PK: ``CALL#<aid>#<call id>`` / SK: ``CALL``. One ingested call; its existence dedupes."""
+
+    agency_id = UnicodeAttribute()
+    call_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    status = UnicodeAttribute()
+    duration_seconds = IntegerAttribute()
+    debited_seconds = IntegerAttribute()
+    shortfall_seconds = IntegerAttribute()
+    spent_micros = IntegerAttribute()
+    started_at = UTCDateTimeText()
+    recorded_at = UTCDateTimeText()
