@@ -7,6 +7,7 @@ is fixed here at import time, before any ``chalicelib`` module is imported.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import socket
 import sys
@@ -46,6 +47,11 @@ TEST_ENV = {
 os.environ.update(TEST_ENV)
 
 from moto.server import ThreadedMotoServer  # noqa: E402
+
+from devstack.moto_dynamodb import apply as apply_moto_fixes  # noqa: E402
+
+apply_moto_fixes()
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request is noise
 
 _moto = ThreadedMotoServer(ip_address="127.0.0.1", port=DYNAMODB_PORT, verbose=False)
 _moto.start()

@@ -16,7 +16,7 @@ SECONDS_PER_MINUTE = 60
 MICROS_PER_USD = 1_000_000
 MICROS_PER_CENT = 10_000
 
-_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<int>\d{1,15})(?:\.(?P<frac>\d{1,12}))?$")
+_DECIMAL = re.compile(r"^(?P<sign>-?)(?P<int>[0-9]{1,15})(?:\.(?P<frac>[0-9]{1,12}))?$")
 
 
 def _parse_decimal(value: object, field: str, *, signed: bool) -> Decimal:
