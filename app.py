@@ -66,3 +66,9 @@ def payout_sweep_daily(event: Any) -> dict[str, Any]:
 def reconciliation(event: Any) -> dict[str, Any]:
     """Every 6 hours: compare the ledger with Stripe, finish interrupted purchases."""
     return _run("reconciliation")
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="call_hold_release")
+def call_hold_release(event: Any) -> dict[str, Any]:
+    """Every 15 minutes: give back the seconds of expired call holds."""
+    return _run("call-holds")

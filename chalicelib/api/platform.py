@@ -107,6 +107,8 @@ class AuthorizeCallBody(StrictBody):
 
     subaccount_id: str = Field(min_length=1, max_length=64)
     tier: str = Field(min_length=1, max_length=16)
+    call_id: str | None = Field(default=None, min_length=1, max_length=128)
+    hold_seconds: int | None = Field(default=None, ge=1, le=86_400, strict=True)
 
 
 @route(bp, "/v1/platform/calls/authorize", "POST", auth="platform", body=AuthorizeCallBody,
@@ -115,4 +117,5 @@ def authorize_call(ctx: RequestContext) -> dict[str, Any]:
     """``{allowed, reason, available_seconds}``: refused when suspended or empty."""
     from chalicelib.services.usage import authorize_call as authorize
 
-    return authorize(ctx.body.subaccount_id, ctx.body.tier)
+    body: AuthorizeCallBody = ctx.body
+    return authorize(body.subaccount_id, body.tier, body.call_id, body.hold_seconds)

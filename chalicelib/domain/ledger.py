@@ -46,6 +46,8 @@ class Code(StrEnum):
     PAYOUT_REVERSAL = "payout_reversal"
     PAYOUT_SETTLED = "payout_settled"
     ADJUSTMENT = "adjustment"
+    HOLD = "hold"
+    HOLD_RELEASE = "hold_release"
     CORRECTION = "correction"
 
 
@@ -77,6 +79,16 @@ def card_payments(subaccount_id: str) -> str:
 def platform_revenue(subaccount_id: str) -> str:
     """Base-cost revenue of the platform from one sub-account."""
     return f"revenue:{subaccount_id}"
+
+
+def profit_held(purchase_id: str) -> str:
+    """Profit of one disputed purchase, held out of the agency's profit until the dispute ends."""
+    return f"profit_held:{purchase_id}"
+
+
+def held(subaccount_id: str) -> str:
+    """Seconds reserved by authorized calls that have not reported their usage yet."""
+    return f"held:{subaccount_id}"
 
 
 AGENCY_PROFIT = "profit"

@@ -15,6 +15,7 @@ JOBS: dict[str, str] = {
     "plan-renewal": "chalicelib.jobs.plan_renewal:plan_renewal_sweep",
     "payout-sweep": "chalicelib.jobs.payouts:payout_sweep",
     "reconciliation": "chalicelib.jobs.reconciliation:reconciliation_run",
+    "call-holds": "chalicelib.jobs.call_holds:call_hold_release",
 }
 
 

@@ -9,30 +9,40 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-from chalicelib.domain.ledger import Code, LedgerTransaction, transfer, usage_sink, wallet
+from chalicelib.domain.ledger import (
+    Code,
+    LedgerTransaction,
+    Posting,
+    held,
+    transfer,
+    usage_sink,
+    wallet,
+)
 from chalicelib.domain.money import minutes_cost
 from chalicelib.domain.plans import TIERS, asset_of_tier
 from chalicelib.services.wallets import resolve_subaccount
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import TableItem, utcnow
 from chalicelib.store.ledger import (
     AlreadyPosted,
     InsufficientBalance,
+    LedgerBalance,
     post_transaction,
     read_balance,
 )
-from chalicelib.store.movements import CallRecord
+from chalicelib.store.movements import CallHold, CallRecord
 from chalicelib.store.stats import CALL_STATUSES, stats_op
-from chalicelib.store.transact import commit, save
+from chalicelib.store.transact import commit, save, update
 
 MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
 DEBIT_ATTEMPTS = 4
+HOLD_GRACE = timedelta(minutes=30)
 
 
 class DuplicateCall(Conflict):
@@ -95,15 +105,36 @@ def _counter_status(status: str) -> str:
     return normalized if normalized in CALL_STATUSES else "other"
 
 
+def _read_balance_and_hold(agency_id: str, sid: str, asset: str, call_id: str
+                           ) -> tuple[int, CallHold | None]:
+    """The wallet balance of one asset and the call's pending hold: one BatchGetItem."""
+    balance_key = (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset))
+    hold_key = (keys.call_hold_pk(agency_id, call_id), "HOLD")
+    balance, hold = 0, None
+    for item in TableItem.batch_get([balance_key, hold_key], consistent_read=True):
+        if isinstance(item, LedgerBalance):
+            balance = item.balance or 0
+        elif isinstance(item, CallHold) and item.status == "held" and item.subaccount_id == sid:
+            hold = item
+    return balance, hold
+
+
 def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
                 ) -> dict[str, Any]:
-    """Debit one call (up to the balance) and record it, in one transaction."""
+    """Debit one call (up to the balance plus its hold) and record it, in one transaction.
+
+    A pending hold of the same call (same sub-account and tier) is settled in the same
+    transaction: the held seconds come back and the real duration is debited.
+    """
     at = now or utcnow()
     agency_id, sid = sub.agency_id, sub.subaccount_id
     asset = asset_of_tier(record.tier)
     for _attempt in range(DEBIT_ATTEMPTS):
-        balance = read_balance(agency_id, wallet(sid), asset).balance
-        debited = min(balance, record.duration_seconds)
+        balance, hold = _read_balance_and_hold(agency_id, sid, asset, record.call_id)
+        if hold is not None and hold.tier != record.tier:
+            hold = None  # a hold on the other tier is left to expire
+        held_seconds = hold.seconds if hold else 0
+        debited = min(balance + held_seconds, record.duration_seconds)
         shortfall = record.duration_seconds - debited
         spent = minutes_cost(debited, sub.price(record.tier))
         call = CallRecord(
@@ -127,28 +158,49 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
                 "spent_micros": spent,
             }),
         ]
+        postings = list(transfer(wallet(sid), usage_sink(sid), asset, debited)) if debited else []
+        if hold is not None:
+            postings += [Posting(held(sid), asset, -held_seconds),
+                         Posting(wallet(sid), asset, held_seconds)]
+            also.append(_close_hold_op(hold, "settled"))
         try:
-            if debited > 0:
+            if postings:
                 post_transaction(
                     LedgerTransaction(
                         agency_id=agency_id, transaction_id=f"usage:{record.call_id}",
-                        code=Code.USAGE,
-                        postings=transfer(wallet(sid), usage_sink(sid), asset, debited),
-                        subaccount_id=sid, memo=f"call {record.call_id}",
-                        metadata={"call_id": record.call_id, "shortfall_seconds": shortfall},
+                        code=Code.USAGE, postings=tuple(postings), subaccount_id=sid,
+                        memo=f"call {record.call_id}",
+                        metadata={"call_id": record.call_id, "shortfall_seconds": shortfall,
+                                  "hold_seconds": held_seconds},
                     ),
                     also=also, now=at,
                 )
             else:
                 commit(also)
-        except InsufficientBalance:
-            continue  # a concurrent debit won: read the balance again
+        except (InsufficientBalance, HoldChanged):
+            continue  # a concurrent debit or hold release won: read again
         except AlreadyPosted:
             raise DuplicateCall("call already recorded") from None
-        _after_debit(agency_id, sid, record.tier, balance, balance - debited)
+        _after_debit(agency_id, sid, record.tier, balance + held_seconds,
+                     balance + held_seconds - debited)
         return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
                 "shortfall_seconds": shortfall}
     raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+
+
+class HoldChanged(Conflict):
+    """The hold was settled or released by someone else meanwhile."""
+
+    code = "hold_changed"
+
+
+def _close_hold_op(hold: CallHold, status: str) -> Any:
+    return update(
+        hold,
+        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove()],
+        condition=(CallHold.status == "held"),
+        error=HoldChanged("the hold changed"),
+    )
 
 
 def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int) -> None:
@@ -197,16 +249,91 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
     return {"results": results, **summary}
 
 
-def authorize_call(subaccount_id: str, tier: str) -> dict[str, Any]:
-    """May this sub-account start a call on this tier right now?"""
+def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
+                   hold_seconds: int | None = None, now: datetime | None = None
+                   ) -> dict[str, Any]:
+    """May this sub-account start a call on this tier right now?
+
+    With ``call_id`` and ``hold_seconds`` the answer also reserves up to that many seconds
+    (never more than available) as a pending hold: other calls cannot spend them, the call's
+    usage record settles the hold, and a hold never settled is released after it expires.
+    """
     if tier not in TIERS:
         raise ValidationFailed("tier must be basic or premium", details={"field": "tier"})
+    if (call_id is None) != (hold_seconds is None):
+        raise ValidationFailed("call_id and hold_seconds go together",
+                               details={"field": "hold_seconds"})
     sub = resolve_subaccount(subaccount_id)
-    available = read_balance(sub.agency_id, wallet(sub.subaccount_id),
-                             asset_of_tier(tier)).balance
-    if sub.status == "suspended":
-        return {"allowed": False, "reason": "subaccount_suspended",
-                "available_seconds": available}
-    if available <= 0:
-        return {"allowed": False, "reason": "insufficient_balance", "available_seconds": 0}
-    return {"allowed": True, "reason": "ok", "available_seconds": available}
+    asset = asset_of_tier(tier)
+    at = now or utcnow()
+    for _attempt in range(DEBIT_ATTEMPTS):
+        available = read_balance(sub.agency_id, wallet(sub.subaccount_id), asset).balance
+        if sub.status == "suspended":
+            return {"allowed": False, "reason": "subaccount_suspended",
+                    "available_seconds": available}
+        if available <= 0:
+            return {"allowed": False, "reason": "insufficient_balance", "available_seconds": 0}
+        if call_id is None or not hold_seconds:
+            return {"allowed": True, "reason": "ok", "available_seconds": available}
+        reserve = min(hold_seconds, available)
+        try:
+            hold = place_hold(sub, tier, call_id, reserve, at)
+        except InsufficientBalance:
+            continue
+        return {"allowed": True, "reason": "ok", "available_seconds": available - hold.seconds,
+                "hold": {"call_id": call_id, "seconds": hold.seconds,
+                         "expires_at": hold.hold_until.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    raise Conflict("the balance kept changing; retry", code="concurrent_update")
+
+
+def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datetime
+               ) -> CallHold:
+    """Move ``seconds`` from the wallet to the held account, with the hold item (one write)."""
+    sid, asset = sub.subaccount_id, asset_of_tier(tier)
+    hold_until = at + timedelta(seconds=seconds) + HOLD_GRACE
+    hold = CallHold(
+        keys.call_hold_pk(sub.agency_id, call_id), "HOLD", agency_id=sub.agency_id,
+        call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
+        hold_until=hold_until, DUEPK=keys.due_pk("call-holds"),
+        DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
+        expires_at=int((hold_until + timedelta(days=30)).timestamp()),
+    )
+    try:
+        post_transaction(
+            LedgerTransaction(agency_id=sub.agency_id, transaction_id=f"hold:{call_id}",
+                              code=Code.HOLD, postings=transfer(wallet(sid), held(sid), asset,
+                                                                seconds),
+                              subaccount_id=sid, memo=f"hold for call {call_id}"),
+            also=[save(hold, condition=CallHold.PK.does_not_exist())], now=at,
+        )
+    except AlreadyPosted:
+        existing = CallHold.get(keys.call_hold_pk(sub.agency_id, call_id), "HOLD")
+        return existing
+    return hold
+
+
+def release_expired_holds(as_of: datetime) -> dict[str, int]:
+    """Give back the seconds of holds whose call never reported (GSI2, due ones only)."""
+    released = failed = 0
+    for hold in CallHold.due_index.query(
+        keys.due_pk("call-holds"),
+        keys.due_sk(as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~") >= CallHold.DUESK,
+    ):
+        if not isinstance(hold, CallHold) or hold.status != "held":
+            continue
+        sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
+        try:
+            post_transaction(
+                LedgerTransaction(agency_id=hold.agency_id,
+                                  transaction_id=f"hold-release:{hold.call_id}",
+                                  code=Code.HOLD_RELEASE,
+                                  postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
+                                  subaccount_id=sid, memo=f"hold of call {hold.call_id} expired"),
+                also=[_close_hold_op(hold, "released")], now=as_of,
+            )
+            released += 1
+        except (HoldChanged, AlreadyPosted):
+            continue  # settled by its usage record meanwhile
+        except DomainError:
+            failed += 1
+    return {"released": released, "failed": failed}

@@ -211,3 +211,22 @@ def due_pk(job: str) -> str:
 def due_sk(due_at_iso: str, item_id: str) -> str:
     """GSI2 sort key: due time first so a sweep reads ``<= as_of`` only."""
     return f"{due_at_iso}#{item_id}"
+
+
+#: Payout schedule of an agency: ``AGENCY#<aid>`` / ``PAYOUTSCHED`` (GSI2 ``DUE#payout-sweep``).
+PAYOUT_SCHEDULE_SK = "PAYOUTSCHED"
+
+
+#: Plan renewal schedule of an agency (plans with included minutes): ``AGENCY#<aid>`` /
+#: ``PLANRENEWAL`` (GSI2 ``DUE#plan-renewal``).
+PLAN_RENEWAL_SK = "PLANRENEWAL"
+
+
+#: Reconciliation reports (written only when the ledger and Stripe disagree):
+#: ``RECONCILIATION`` / ``<as_of iso>#<run id>``.
+RECONCILIATION_PK = "RECONCILIATION"
+
+
+def call_hold_pk(agency_id: str, call_id: str) -> str:
+    """A call hold: seconds reserved at authorization, settled by the call's usage record."""
+    return f"HOLD#{agency_id}#{call_id}"

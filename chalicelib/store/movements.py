@@ -68,3 +68,20 @@ class CallRecord(TableItem, discriminator="CallRecord"):
     spent_micros = IntegerAttribute()
     started_at = UTCDateTimeText()
     recorded_at = UTCDateTimeText()
+
+
+class CallHold(TableItem, discriminator="CallHold"):
+    """PK: ``HOLD#<aid>#<call id>`` / SK: ``HOLD``. Seconds reserved for a call in progress.
+
+    While ``held`` it sits in GSI2 ``DUE#call-holds`` at its expiry, so the release sweep
+    reads only holds that outlived their call.
+    """
+
+    agency_id = UnicodeAttribute()
+    call_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    seconds = IntegerAttribute()
+    status = UnicodeAttribute(default="held")  # held | settled | released
+    created_at = UTCDateTimeText()
+    hold_until = UTCDateTimeText()

@@ -201,3 +201,58 @@ class TestUsage:
         ok = call(app_client, "POST", "/v1/platform/calls/authorize", platform=True,
                   body={"subaccount_id": sid, "tier": "basic"})
         assert ok.body == {"allowed": True, "reason": "ok", "available_seconds": 60}
+
+
+class TestCallHolds:
+    def authorize(self, client, sid: str, call_id: str, seconds: int):
+        return call(client, "POST", "/v1/platform/calls/authorize", platform=True, body={
+            "subaccount_id": sid, "tier": "basic", "call_id": call_id, "hold_seconds": seconds})
+
+    def usage(self, client, sid: str, call_id: str, seconds: int):
+        return call(client, "POST", "/v1/platform/usage", platform=True, body={"records": [{
+            "call_id": call_id, "subaccount_id": sid, "tier": "basic",
+            "duration_seconds": seconds, "direction": "outbound", "status": "completed",
+            "started_at": "2026-11-20T10:00:00Z"}]}).body["results"][0]
+
+    def basic_seconds(self, client, agency, sid: str) -> int:
+        return call(client, "GET", f"/v1/subaccounts/{sid}/wallet",
+                    token=agency.owner_token).body["basic_seconds"]
+
+    def test_hold_reserves_and_usage_settles_the_real_duration(self, app_client) -> None:
+        agency = create_agency(app_client)
+        sid = make_subaccount(agency.agency_id)
+        grant(app_client, sid, "basic_minutes", "10")
+        held = self.authorize(app_client, sid, "h1", 300)
+        assert held.body["allowed"] is True
+        assert held.body["hold"]["seconds"] == 300
+        assert held.body["available_seconds"] == 300
+        assert self.basic_seconds(app_client, agency, sid) == 300
+        settled = self.usage(app_client, sid, "h1", 120)
+        assert settled["debited_seconds"] == 120
+        assert self.basic_seconds(app_client, agency, sid) == 480
+        assert_ledger_consistent()
+
+    def test_call_longer_than_its_hold_spends_the_rest_of_the_wallet(self, app_client) -> None:
+        agency = create_agency(app_client)
+        sid = make_subaccount(agency.agency_id)
+        grant(app_client, sid, "basic_minutes", "5")
+        self.authorize(app_client, sid, "h2", 60)
+        settled = self.usage(app_client, sid, "h2", 400)
+        assert settled["debited_seconds"] == 300
+        assert settled["shortfall_seconds"] == 100
+        assert self.basic_seconds(app_client, agency, sid) == 0
+        assert_ledger_consistent()
+
+    def test_unsettled_hold_is_released_by_the_sweep(self, app_client) -> None:
+        agency = create_agency(app_client)
+        sid = make_subaccount(agency.agency_id)
+        grant(app_client, sid, "basic_minutes", "2")
+        self.authorize(app_client, sid, "h3", 100)
+        early = call(app_client, "POST", "/v1/platform/jobs/call-holds/runs", platform=True,
+                     body={"as_of": "2000-01-01T00:00:00Z"})
+        assert early.body["succeeded"] == 0
+        late = call(app_client, "POST", "/v1/platform/jobs/call-holds/runs", platform=True,
+                    body={"as_of": "2999-01-01T00:00:00Z"})
+        assert late.body["succeeded"] == 1
+        assert self.basic_seconds(app_client, agency, sid) == 120
+        assert_ledger_consistent()
