@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Blueprint
+from pydantic import Field
 
 from chalicelib.api.http import RequestContext, route
-from chalicelib.api.models import LoginBody
+from chalicelib.api.models import LoginBody, StrictBody
 from chalicelib.api.render import render_user
 
 bp = Blueprint(__name__)
@@ -19,6 +20,23 @@ def login(ctx: RequestContext) -> dict[str, Any]:
     from chalicelib.services.auth import login as sign_in
 
     user, token = sign_in(ctx.body.email, ctx.body.password)
+    return {**token, "user": render_user(user)}
+
+
+class AcceptInvitationBody(StrictBody):
+    """``POST /v1/auth/invitations/accept``."""
+
+    token: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=256)
+
+
+@route(bp, "/v1/auth/invitations/accept", "POST", auth="none", body=AcceptInvitationBody,
+       summary="Accept an invitation: set the password and sign in")
+def accept_invitation(ctx: RequestContext) -> dict[str, Any]:
+    """Same answer as login. 404 ``invitation_not_found``, 410 ``invitation_expired``."""
+    from chalicelib.services.identity import accept_invitation as accept
+
+    user, token = accept(ctx.body.token, ctx.body.password)
     return {**token, "user": render_user(user)}
 
 

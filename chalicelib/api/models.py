@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 
 class StrictBody(BaseModel):
@@ -31,7 +31,7 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 #: A decimal amount as it may arrive: a decimal string or an integer (never a float).
-DecimalInput = str | int
+DecimalInput = str | StrictInt
 
 
 class CreateAgencyBody(StrictBody):
