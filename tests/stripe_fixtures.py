@@ -47,10 +47,9 @@ def live_app_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stripe_emulator(live_app_url: str) -> Iterator[str]:
     """Base URL of the Stripe emulator; the app's gateway points at it for the session."""
-    from devstack.stripe_emulator import running_stripe_emulator
-
     from chalicelib.config import get_settings
     from chalicelib.stripe_gateway.client import reset_client
+    from devstack.stripe_emulator import running_stripe_emulator
 
     port = free_port()
     webhook_url = f"{live_app_url}/v1/stripe/webhook"
