@@ -61,6 +61,9 @@ class Subaccount(TableItem, discriminator="Subaccount"):
     suspended_at = UTCDateTimeText(null=True)
     suspended_by = UnicodeAttribute(null=True)
     paused_resources = JSONAttribute(null=True)  # [[type, rid], ...] paused by the suspension
+    # Bumped by every resource write (create, status change, delete) in the same transaction,
+    # so suspend / restore / removal can require that the resources they read did not change.
+    resource_generation = IntegerAttribute(null=True)
     created_at = UTCDateTimeText()
     removed_at = UTCDateTimeText(null=True)
 
