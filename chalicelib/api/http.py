@@ -213,7 +213,9 @@ def route(
                     scope = principal.agency_id if principal else "platform"
                     return run_idempotent(
                         scope=scope,
-                        route=f"{method.upper()} {path}",
+                        # The concrete resource, not the template: one key sent for two
+                        # sub-accounts must not replay the first one's answer.
+                        route=f"{method.upper()} {path} {sorted(uri_params.items())}",
                         key=key,
                         body_hash=_body_hash(request.raw_body),
                         execute=lambda: _render(handler(ctx, **uri_params), status),

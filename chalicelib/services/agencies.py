@@ -81,6 +81,9 @@ def create_agency(*, name: str, owner_email: str, owner_password: str, plan: str
         access_all=True, subaccount_ids=[], password_hash=hash_password(owner_password),
         created_at=now,
     )
+    from chalicelib.jobs.plan_renewal import schedule_op
+
+    renewal = schedule_op(agency, now.date())  # plans with included minutes only
     commit([
         claim_email_op(email, agency_id, "user", owner_id),
         save(agency, condition=Agency.PK.does_not_exist()),
@@ -89,5 +92,6 @@ def create_agency(*, name: str, owner_email: str, owner_password: str, plan: str
                                agency_id=agency_id)),
         save(SlotCounter(keys.agency_pk(agency_id), keys.SLOTS_SK, used=0)),
         save(owner),
+        *([renewal] if renewal else []),
     ])
     return CreatedAgency(agency, primary, owner)

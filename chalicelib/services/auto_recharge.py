@@ -1,0 +1,323 @@
+"""Auto-recharge and low-balance alerts, triggered by usage debits.
+
+When a usage debit takes a tier's balance from at-or-above a rule's threshold to below it, ONE
+top-up is bought with the sub-account's own default card at its own price (profit accrues as
+for any purchase), sized to restore the balance: the rule's ``recharge_minutes``, or more if
+the debit went further below the threshold than that. At most one top-up is in flight per
+sub-account and tier (a conditional claim on the rule item), and the optional monthly cap on
+auto-recharge spend is reserved at claim time. Every failure (no card, cap reached, decline)
+is recorded on the rule, notified and emailed to the owner.
+
+The agency's low-balance alert (``Agency.low_balance_threshold_seconds``) fires once per
+crossing of the threshold — the debit that crosses it — never on every debit below it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.money import (
+    SECONDS_PER_MINUTE,
+    parse_minutes,
+    parse_usd,
+    render_minutes,
+    render_usd,
+)
+from chalicelib.domain.plans import BASE_COST_MICROS
+from chalicelib.services import payments
+from chalicelib.services.notifications import notification_op, notify
+from chalicelib.store import keys
+from chalicelib.store import payments as store
+from chalicelib.store.accounts import Agency, Subaccount, User
+from chalicelib.store.base import TableItem, utcnow
+from chalicelib.store.payments import AutoRechargeRule, Purchase
+from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
+
+log = logging.getLogger(__name__)
+
+MAX_THRESHOLD_MINUTES = 1_000_000
+
+
+def render_rule(rule: AutoRechargeRule) -> dict[str, Any]:
+    """API shape of a rule (what it does and how it last went)."""
+    cap = rule.monthly_cap_micros
+    return {
+        "subaccount_id": rule.subaccount_id,
+        "tier": rule.tier,
+        "threshold_minutes": render_minutes(rule.threshold_seconds),
+        "threshold_seconds": rule.threshold_seconds,
+        "recharge_minutes": str(rule.recharge_minutes),
+        "enabled": bool(rule.enabled),
+        "monthly_cap_usd": render_usd(cap) if cap is not None else None,
+        "month": rule.month,
+        "month_spent_usd": render_usd(rule.month_spent_micros or 0),
+        "in_flight": rule.in_flight is not None,
+        "failures": rule.failures or 0,
+        "last_failure_code": rule.last_failure_code,
+        "last_failure_at": rule.last_failure_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if rule.last_failure_at else None,
+        "last_purchase_id": rule.last_purchase_id,
+    }
+
+
+def get_rules(sub: Subaccount, tier: str | None) -> dict[str, Any]:
+    """``{rules: [...]}`` for both tiers, or one rule with ``tier`` (404 when none)."""
+    if tier is not None:
+        rule = store.get_recharge_rule(sub.agency_id, sub.subaccount_id,
+                                       payments.parse_tier(tier))
+        if rule is None:
+            raise NotFound("no auto-recharge rule for this tier")
+        return render_rule(rule)
+    rules = [store.get_recharge_rule(sub.agency_id, sub.subaccount_id, t)
+             for t in ("basic", "premium")]
+    return {"rules": [render_rule(r) for r in rules if r is not None]}
+
+
+def put_rule(sub: Subaccount, *, tier: object, threshold_minutes: object,
+             recharge_minutes: object, enabled: bool, monthly_cap_usd: object | None
+             ) -> dict[str, Any]:
+    """Create or replace the rule of one tier (this month's spend and an in-flight top-up
+    are kept: re-saving a rule must not reopen the cap)."""
+    tier = payments.parse_tier(tier)
+    threshold = parse_minutes(threshold_minutes, "threshold_minutes")
+    if threshold > MAX_THRESHOLD_MINUTES * SECONDS_PER_MINUTE:
+        raise ValidationFailed("threshold_minutes is too large",
+                               details={"field": "threshold_minutes"})
+    recharge = payments.parse_whole_minutes(recharge_minutes, "recharge_minutes")
+    cap = None
+    if monthly_cap_usd is not None:
+        cap = parse_usd(monthly_cap_usd, "monthly_cap_usd", max_decimals=2)
+        if cap <= 0:
+            raise ValidationFailed("monthly_cap_usd must be positive",
+                                   details={"field": "monthly_cap_usd"})
+    existing = store.get_recharge_rule(sub.agency_id, sub.subaccount_id, tier)
+    rule = AutoRechargeRule(
+        keys.agency_pk(sub.agency_id), keys.auto_recharge_sk(sub.subaccount_id, tier),
+        agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, tier=tier,
+        threshold_seconds=threshold, recharge_minutes=recharge, enabled=enabled,
+        monthly_cap_micros=cap, updated_at=utcnow(),
+        in_flight=existing.in_flight if existing else None,
+        in_flight_micros=existing.in_flight_micros if existing else None,
+        month=existing.month if existing else None,
+        month_spent_micros=(existing.month_spent_micros or 0) if existing else 0,
+        failures=0, last_purchase_id=existing.last_purchase_id if existing else None,
+    )
+    guard = (AutoRechargeRule.updated_at == existing.updated_at if existing
+             else AutoRechargeRule.PK.does_not_exist())
+    commit([save(rule, condition=guard,
+                 error=Conflict("the rule changed meanwhile; retry",
+                                   code="concurrent_update"))])
+    return render_rule(rule)
+
+
+def delete_rule(sub: Subaccount, tier: str | None) -> None:
+    """Delete the rule of ``tier`` (required)."""
+    if tier is None:
+        raise ValidationFailed("tier is required", details={"field": "tier"})
+    rule = store.get_recharge_rule(sub.agency_id, sub.subaccount_id, payments.parse_tier(tier))
+    if rule is None:
+        raise NotFound("no auto-recharge rule for this tier")
+    commit([delete(AutoRechargeRule(rule.PK, rule.SK))])
+
+
+# ------------------------------------------------------------------ the usage hook
+
+
+def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
+                      balance_after: int) -> None:
+    """Called by usage ingestion after a debit. One BatchGetItem when nothing is configured.
+
+    Never raises for a payment problem: the debit stands, and failures are recorded on the
+    rule and notified.
+    """
+    if balance_after >= balance_before or tier not in BASE_COST_MICROS:
+        return
+    try:
+        _after_debit(agency_id, subaccount_id, tier, balance_before, balance_after)
+    except Exception:  # the hook must never undo or fail a recorded debit
+        log.exception("after-debit hook of %s/%s failed", subaccount_id, tier)
+
+
+def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
+                 balance_after: int) -> None:
+    agency, rule = _read_settings(agency_id, subaccount_id, tier)
+    if agency is not None and agency.low_balance_threshold_seconds is not None:
+        threshold = agency.low_balance_threshold_seconds
+        if balance_before >= threshold > balance_after:
+            _low_balance_alert(agency, subaccount_id, tier, balance_after)
+    if rule is None or not rule.enabled:
+        return
+    if not balance_before >= rule.threshold_seconds > balance_after:
+        return  # not this debit's crossing: one top-up per crossing
+    recharge(rule, agency, balance_after)
+
+
+def _read_settings(agency_id: str, subaccount_id: str, tier: str
+                   ) -> tuple[Agency | None, AutoRechargeRule | None]:
+    agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
+    rule_key = (keys.agency_pk(agency_id), keys.auto_recharge_sk(subaccount_id, tier))
+    agency, rule = None, None
+    for item in TableItem.batch_get([agency_key, rule_key], consistent_read=True):
+        if isinstance(item, Agency):
+            agency = item
+        elif isinstance(item, AutoRechargeRule):
+            rule = item
+    return agency, rule
+
+
+def _owner_email(agency: Agency | None) -> str | None:
+    if agency is None:
+        return None
+    try:
+        owner = User.get(keys.agency_pk(agency.agency_id), keys.user_sk(agency.owner_user_id))
+    except User.DoesNotExist:
+        return None
+    return owner.email
+
+
+def _email_owner(agency: Agency | None, subject: str, body: str) -> None:
+    from chalicelib.services.email import send_email
+
+    to = _owner_email(agency)
+    if to:
+        send_email(to, subject, body)
+
+
+def _low_balance_alert(agency: Agency, subaccount_id: str, tier: str, balance: int) -> None:
+    message = (f"Low {tier} balance: {render_minutes(balance)} minutes left on sub-account "
+               f"{subaccount_id}.")
+    notify(agency.agency_id, "low_balance", message, subaccount_id=subaccount_id,
+           data={"tier": tier, "balance_seconds": balance,
+                 "threshold_seconds": agency.low_balance_threshold_seconds})
+    _email_owner(agency, f"Low {tier} minute balance", message)
+
+
+def _month() -> str:
+    return utcnow().strftime("%Y-%m")
+
+
+def _record_failure(rule: AutoRechargeRule, agency: Agency | None, code: str, message: str,
+                    *, notify: bool, extra_actions: list[Any] | None = None,
+                    condition: Any = None) -> None:
+    actions = [AutoRechargeRule.failures.add(1),
+               AutoRechargeRule.last_failure_code.set(code),
+               AutoRechargeRule.last_failure_at.set(utcnow()),
+               *(extra_actions or [])]
+    ops: list[Op] = [update(AutoRechargeRule(rule.PK, rule.SK), actions,
+                            condition=condition if condition is not None
+                            else AutoRechargeRule.PK.exists())]
+    if notify:
+        ops.append(notification_op(rule.agency_id, "auto_recharge_failed",
+                                   f"Auto-recharge ({rule.tier}) failed: {message}",
+                                   subaccount_id=rule.subaccount_id,
+                                   data={"tier": rule.tier, "failure_code": code}))
+    try:
+        commit(ops)
+    except ConditionFailed:
+        return  # the rule was deleted or changed meanwhile
+    _email_owner(agency, f"Auto-recharge failed ({rule.tier})",
+                 f"Auto-recharge of {rule.tier} minutes for sub-account {rule.subaccount_id} "
+                 f"failed: {message}")
+
+
+def top_up_minutes(rule: AutoRechargeRule, balance_after: int) -> int:
+    """The top-up: ``recharge_minutes``, or enough to bring the balance back to the threshold."""
+    missing = max(rule.threshold_seconds - balance_after, 0)
+    return max(rule.recharge_minutes, -(-missing // SECONDS_PER_MINUTE))
+
+
+def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) -> str:
+    """Claim the rule, charge the sub-account's default card, credit the minutes.
+
+    Returns ``succeeded``, ``failed``, ``pending`` or ``skipped`` (another top-up in flight).
+    """
+    try:
+        sub = Subaccount.get(keys.agency_pk(rule.agency_id),
+                             keys.subaccount_sk(rule.subaccount_id), consistent_read=True)
+    except Subaccount.DoesNotExist:
+        return "skipped"
+    if sub.status != "active":
+        return "skipped"
+    released = 0
+    if rule.in_flight:
+        previous = store.get_purchase(rule.agency_id, rule.in_flight)
+        if previous is not None and previous.status == "pending":
+            return "skipped"  # at most one top-up in flight per sub-account and tier
+        if previous is not None and previous.status == "failed" and rule.month == _month():
+            released = rule.in_flight_micros or 0  # its reservation was never spent
+    minutes = top_up_minutes(rule, balance_after)
+    price = payments.price_purchase(minutes, sub.price(rule.tier), BASE_COST_MICROS[rule.tier])
+    profile = store.get_profile(sub.agency_id, sub.subaccount_id)
+    try:
+        card = payments.chargeable_card(profile)
+    except payments.NoPaymentMethod:
+        _record_failure(rule, agency, "no_payment_method",
+                        "the sub-account has no saved card.", notify=True)
+        return "failed"
+    month = _month()
+    spent_before = (rule.month_spent_micros or 0) if rule.month == month else 0
+    spent = max(spent_before - released, 0) + price.charge_micros
+    cap = rule.monthly_cap_micros
+    if cap is not None and spent > cap:
+        _record_failure(rule, agency, "monthly_cap_reached",
+                        f"this month's cap of {render_usd(cap)} USD would be exceeded.",
+                        notify=True)
+        return "failed"
+    purchase_id = f"rch_{uuid.uuid4().hex[:24]}"
+    claimed = (AutoRechargeRule.in_flight == rule.in_flight if rule.in_flight
+               else AutoRechargeRule.in_flight.does_not_exist())
+    same_spend = (AutoRechargeRule.month_spent_micros == rule.month_spent_micros
+                  if rule.month_spent_micros is not None
+                  else AutoRechargeRule.month_spent_micros.does_not_exist())
+    try:
+        commit([update(AutoRechargeRule(rule.PK, rule.SK), [
+            AutoRechargeRule.in_flight.set(purchase_id),
+            AutoRechargeRule.in_flight_micros.set(price.charge_micros),
+            AutoRechargeRule.month.set(month),
+            AutoRechargeRule.month_spent_micros.set(spent),
+            AutoRechargeRule.last_purchase_id.set(purchase_id),
+        ], condition=claimed & same_spend & (AutoRechargeRule.enabled == True))])  # noqa: E712
+    except ConditionFailed:
+        return "skipped"  # a concurrent debit claimed it first
+    seconds = minutes * SECONDS_PER_MINUTE
+    purchase = payments.new_purchase(
+        agency_id=sub.agency_id, purchase_id=purchase_id, source="auto_recharge",
+        subaccount_id=sub.subaccount_id, payer_subaccount_id=sub.subaccount_id, tier=rule.tier,
+        basic_seconds=seconds if rule.tier == "basic" else 0,
+        premium_seconds=seconds if rule.tier == "premium" else 0, price=price,
+        transaction_id=f"recharge:{purchase_id}", customer_id=profile.customer_id
+        if profile else "", payment_method_id=card, rule_ref=rule.tier,
+    )
+    store.insert(purchase)
+    try:
+        purchase = payments.charge(purchase, notify_failure=True)
+    except (payments.PaymentDeclined, ValidationFailed):
+        purchase = store.get_purchase(sub.agency_id, purchase_id) or purchase
+    return _after_charge(rule, agency, purchase)
+
+
+def _after_charge(rule: AutoRechargeRule, agency: Agency | None, purchase: Purchase) -> str:
+    """Release the claim of a settled top-up (and its cap reservation if it failed)."""
+    mine = AutoRechargeRule.in_flight == purchase.purchase_id
+    if purchase.status == "succeeded":
+        try:
+            commit([update(AutoRechargeRule(rule.PK, rule.SK), [
+                AutoRechargeRule.in_flight.remove(), AutoRechargeRule.in_flight_micros.remove(),
+                AutoRechargeRule.failures.set(0)], condition=mine)])
+        except ConditionFailed:
+            pass
+        return "succeeded"
+    if purchase.status == "failed":
+        reason = purchase.decline_code or purchase.failure_code or "declined"
+        _record_failure(
+            rule, agency, purchase.failure_code or "card_declined",
+            f"the card was declined ({reason}).", notify=False,
+            extra_actions=[AutoRechargeRule.in_flight.remove(),
+                           AutoRechargeRule.in_flight_micros.remove(),
+                           AutoRechargeRule.month_spent_micros.add(-purchase.charge_micros)],
+            condition=mine)
+        return "failed"
+    return "pending"

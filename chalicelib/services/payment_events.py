@@ -1,0 +1,222 @@
+"""Stripe webhook handlers of the payments area (registered on import by the webhook core).
+
+Each handler reads what it needs and returns the ops of its effect; the core commits them in
+ONE transaction with the event's marker. Ledger transaction ids come from Stripe ids
+(``refund:<charge>:<amount_refunded>``, ``dispute:<dispute>``) or from the purchase
+(``purchase:<pid>``), so a redelivered or concurrent event never moves value twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.ledger import (
+    AGENCY_PROFIT,
+    Code,
+    LedgerTransaction,
+    Posting,
+    card_payments,
+    platform_revenue,
+    profit_held,
+    supply,
+    wallet,
+)
+from chalicelib.domain.money import cents_to_micros
+from chalicelib.services.notifications import notification_op
+from chalicelib.services.payments import failure_ops, success_ops
+from chalicelib.services.webhooks import on
+from chalicelib.store import payments as store
+from chalicelib.store.base import utcnow
+from chalicelib.store.ledger import ledger_ops, read_balance
+from chalicelib.store.payments import Purchase
+from chalicelib.store.stats import stats_op
+from chalicelib.store.transact import Op, update
+from chalicelib.stripe_gateway.payments import intent_result
+
+log = logging.getLogger(__name__)
+
+
+class PurchaseNotSettled(Conflict):
+    """A refund or dispute arrived for a purchase not credited yet: Stripe retries later."""
+
+    code = "purchase_not_settled"
+
+
+def _object(event: dict[str, Any]) -> dict[str, Any]:
+    obj = (event.get("data") or {}).get("object")
+    return obj if isinstance(obj, dict) else {}
+
+
+def _purchase_of_intent(intent_id: str | None, metadata: dict[str, Any] | None = None
+                        ) -> Purchase | None:
+    """Our purchase for a PaymentIntent: from its metadata, else GSI1, else Stripe's metadata."""
+    metadata = metadata or {}
+    agency_id, purchase_id = metadata.get("agency_id"), metadata.get("purchase_id")
+    if agency_id and purchase_id:
+        return store.get_purchase(str(agency_id), str(purchase_id))
+    if not intent_id:
+        return None
+    found = store.find_purchase_by_intent(intent_id)
+    if found is not None:
+        return found
+    # GSI1 is eventually consistent: ask Stripe for the intent's metadata instead.
+    from chalicelib.stripe_gateway.payments import retrieve_intent
+
+    intent = retrieve_intent(intent_id)
+    if intent.metadata.get("agency_id") and intent.metadata.get("purchase_id"):
+        return store.get_purchase(intent.metadata["agency_id"], intent.metadata["purchase_id"])
+    return None
+
+
+@on("payment_intent.succeeded")
+def intent_succeeded(event: dict[str, Any]) -> list[Op]:
+    """Credit the purchase (same transaction id as the synchronous path: posted once)."""
+    intent = intent_result(_object(event))
+    purchase = _purchase_of_intent(intent.payment_intent_id, intent.metadata)
+    if purchase is None or purchase.status == "succeeded":
+        return []
+    if intent.amount_cents != purchase.amount_cents:
+        log.error("intent %s amount %s differs from purchase %s", intent.payment_intent_id,
+                  intent.amount_cents, purchase.purchase_id)
+    return success_ops(purchase, intent.payment_intent_id, intent.charge_id)
+
+
+@on("payment_intent.payment_failed")
+def intent_failed(event: dict[str, Any]) -> list[Op]:
+    """A pending purchase fails (nothing was credited); a notification says so."""
+    intent = intent_result(_object(event))
+    purchase = _purchase_of_intent(intent.payment_intent_id, intent.metadata)
+    if purchase is None or purchase.status != "pending":
+        return []
+    # Conditioned on ``pending``: if the request marked it failed meanwhile, the core
+    # records this event alone (``AlreadyPosted``).
+    return failure_ops(purchase, code=intent.failure_code or "card_declined",
+                       decline_code=intent.decline_code, message="the payment failed",
+                       intent_id=intent.payment_intent_id)
+
+
+def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -> list[Op]:
+    """Reverse what a (partial, cumulative) refund takes back.
+
+    The refunded share of the charge goes back to the card; the profit is reversed in the
+    same share (all of it for a full refund; the profit balance may go negative, which the
+    next payout nets out); the minutes of that share are taken back only as far as they are
+    unused (never below zero); the rest of the cash comes out of platform revenue.
+    """
+    previous = purchase.refunded_cents or 0
+    total = purchase.amount_cents
+    if amount_refunded_cents <= previous or total <= 0:
+        return []
+    amount_refunded_cents = min(amount_refunded_cents, total)
+    refund_micros = cents_to_micros(amount_refunded_cents - previous)
+    target_profit = purchase.profit_micros * amount_refunded_cents // total
+    profit_delta = max(target_profit - (purchase.profit_reversed_micros or 0), 0)
+    from_held = min(profit_delta, purchase.profit_held_micros or 0)
+    from_profit = profit_delta - from_held
+    revenue_delta = refund_micros - profit_delta
+    sid = purchase.subaccount_id
+    postings: list[Posting] = []
+    taken = 0
+    for asset, seconds in purchase.seconds_by_asset.items():
+        share = seconds * amount_refunded_cents // total - seconds * previous // total
+        available = read_balance(purchase.agency_id, wallet(sid), asset).balance
+        take = max(min(share, available), 0)
+        if take:
+            postings += [Posting(wallet(sid), asset, -take), Posting(supply(sid), asset, take)]
+            taken += take
+    usd = [
+        (card_payments(purchase.payer_subaccount_id), refund_micros),
+        (platform_revenue(sid), -revenue_delta),
+        (AGENCY_PROFIT, -from_profit),
+        (profit_held(purchase.purchase_id), -from_held),
+    ]
+    postings += [Posting(account, "usd", amount) for account, amount in usd if amount]
+    tx = LedgerTransaction(
+        agency_id=purchase.agency_id,
+        transaction_id=f"refund:{charge_id}:{amount_refunded_cents}",
+        code=Code.REFUND, postings=tuple(postings), subaccount_id=sid,
+        memo=f"refund of {purchase.source} {purchase.purchase_id}",
+        metadata={"purchase_id": purchase.purchase_id, "charge_id": charge_id,
+                  "refunded_cents": amount_refunded_cents - previous,
+                  "seconds_reversed": taken},
+    )
+    now = utcnow()
+    return [
+        *ledger_ops(tx, now),
+        update(Purchase(purchase.PK, purchase.SK), [
+            Purchase.refunded_cents.set(amount_refunded_cents),
+            Purchase.refunded_seconds.add(taken),
+            Purchase.profit_reversed_micros.add(profit_delta),
+            Purchase.profit_held_micros.add(-from_held),
+        ], condition=Purchase.refunded_cents == previous,
+            error=PurchaseNotSettled("the purchase's refund state changed; retry")),
+        stats_op(purchase.agency_id, sid, now.date(), refunds_micros=refund_micros,
+                 profit_micros=-profit_delta),
+        notification_op(purchase.agency_id, "purchase_refunded",
+                        f"A payment of {purchase.source} {purchase.purchase_id} was refunded.",
+                        subaccount_id=sid,
+                        data={"purchase_id": purchase.purchase_id,
+                              "refunded_cents": amount_refunded_cents - previous,
+                              "seconds_reversed": taken}, at=now),
+    ]
+
+
+@on("charge.refunded")
+def charge_refunded(event: dict[str, Any]) -> list[Op]:
+    """Reverse the refunded share of a purchase (unused minutes, profit, revenue)."""
+    charge = _object(event)
+    intent_id = charge.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    purchase = _purchase_of_intent(intent_id, charge.get("metadata") or None)
+    if purchase is None or purchase.status == "failed":
+        return []
+    if purchase.status != "succeeded":
+        raise PurchaseNotSettled("the purchase is not credited yet; retry later")
+    return refund_ops(purchase, str(charge.get("id")), int(charge.get("amount_refunded") or 0))
+
+
+@on("charge.dispute.created")
+def dispute_created(event: dict[str, Any]) -> list[Op]:
+    """Hold the disputed purchase's profit out of the agency's available profit."""
+    dispute = _object(event)
+    intent_id = dispute.get("payment_intent")
+    if not intent_id and dispute.get("charge"):
+        from chalicelib.stripe_gateway.payments import payment_intent_of_charge
+
+        intent_id = payment_intent_of_charge(str(dispute["charge"]))
+    purchase = _purchase_of_intent(intent_id)
+    if purchase is None or purchase.status == "failed":
+        return []
+    if purchase.status != "succeeded":
+        raise PurchaseNotSettled("the purchase is not credited yet; retry later")
+    amount = ((purchase.profit_micros or 0) - (purchase.profit_reversed_micros or 0)
+              - (purchase.profit_held_micros or 0))
+    now = utcnow()
+    notice = notification_op(
+        purchase.agency_id, "payment_disputed",
+        f"A payment of {purchase.source} {purchase.purchase_id} is disputed; its profit is held.",
+        subaccount_id=purchase.subaccount_id,
+        data={"purchase_id": purchase.purchase_id, "dispute_id": dispute.get("id"),
+              "held_micros": max(amount, 0)}, at=now)
+    if amount <= 0:
+        return [notice]
+    tx = LedgerTransaction(
+        agency_id=purchase.agency_id, transaction_id=f"dispute:{dispute.get('id')}",
+        code=Code.DISPUTE,
+        postings=(Posting(AGENCY_PROFIT, "usd", -amount),
+                  Posting(profit_held(purchase.purchase_id), "usd", amount)),
+        subaccount_id=purchase.subaccount_id,
+        memo=f"profit held: dispute on {purchase.purchase_id}",
+        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute.get("id")},
+    )
+    return [
+        *ledger_ops(tx, now),
+        update(Purchase(purchase.PK, purchase.SK),
+               [Purchase.profit_held_micros.add(amount)],
+               condition=Purchase.profit_held_micros == (purchase.profit_held_micros or 0),
+               error=PurchaseNotSettled("the purchase changed; retry")),
+        notice,
+    ]

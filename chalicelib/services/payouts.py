@@ -1,0 +1,527 @@
+"""Profit payouts: the daily sweep, the transfer, and the effects of Stripe's payout events.
+
+Money path of one payout of X (USD micro-dollars, whole cents), all on the agency's ledger:
+
+1. sweep: ``payout:<aid>:<cycle>`` AGENCY_PROFIT −X → PAYOUTS_IN_FLIGHT +X, written in ONE
+   transaction with the Payout item (``attribute_not_exists``: one per agency and cycle) and
+   the schedule's move to the next cycle (condition on its old due key) — BEFORE Stripe is
+   called, so a crash can never pay twice: the transfer's idempotency key is the payout id,
+   and an unsent transfer is found again (GSI2 ``DUE#payout-transfer``) and re-sent with the
+   same key;
+2a. transfer refused: ``payout-reversal:<pid>`` PAYOUTS_IN_FLIGHT −X → AGENCY_PROFIT +X and the
+   payout ``failed`` / stage ``transfer``; the profit is paid on the next cycle date;
+2b. ``payout.paid``: ``payout-settled:<pid>`` PAYOUTS_IN_FLIGHT −X → PAID_OUT +X, ``paid``;
+2c. ``payout.failed`` (the bank refused the connected account's payout): the money did reach
+   the agency's own Stripe balance, so it is settled exactly like 2b (PAID_OUT: it left the
+   platform) and nothing returns to the profit; the payout is ``failed`` / stage ``bank`` with
+   Stripe's code, and the Connect item carries ``bank_action_needed`` until an
+   ``account.updated`` shows a working bank account.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from chalicelib.domain.billing import next_cycle_date
+from chalicelib.domain.errors import Conflict, DomainError
+from chalicelib.domain.ledger import (
+    AGENCY_PROFIT,
+    PAID_OUT,
+    PAYOUTS_IN_FLIGHT,
+    Asset,
+    Code,
+    LedgerTransaction,
+    transfer,
+)
+from chalicelib.domain.money import micros_to_cents, render_usd
+from chalicelib.domain.payouts import (
+    ConnectStatus,
+    FailureStage,
+    PayoutStatus,
+    SkipReason,
+    decide_payout,
+    payout_id,
+    payout_transaction_id,
+    reversal_transaction_id,
+    settled_transaction_id,
+)
+from chalicelib.domain.roles import Action, Principal, authorize_agency
+from chalicelib.services.notifications import notification_op
+from chalicelib.store import keys
+from chalicelib.store.base import utcnow
+from chalicelib.store.connect import (
+    PAYOUT_RECORDS,
+    SWEEP_JOB,
+    UNSENT_TRANSFERS,
+    ConnectAccount,
+    Payout,
+    PayoutSchedule,
+    get_connect_account,
+    payout_key_item,
+    payout_records_sk,
+    schedule_due_sk,
+)
+from chalicelib.store.ledger import (
+    AlreadyPosted,
+    LedgerBalance,
+    ledger_ops,
+    read_balance,
+)
+from chalicelib.store.pagination import decode_cursor, encode_cursor
+from chalicelib.store.transact import Op, commit, save, update
+from chalicelib.stripe_gateway.client import GatewayRequestRefused
+
+log = logging.getLogger(__name__)
+
+#: How many recent payouts a payout event looks through for the in-transit ones.
+RECENT_PAYOUTS = 24
+
+
+class PayoutAlreadyExists(Conflict):
+    """This cycle's payout was written before (a rerun, or a concurrent sweep)."""
+
+    code = "payout_already_exists"
+
+
+class ScheduleMoved(Conflict):
+    """Another sweep processed this cycle first."""
+
+    code = "payout_schedule_moved"
+
+
+class ProfitChanged(Conflict):
+    """The profit fell below the amount read (a refund landed mid-sweep); retried next run."""
+
+    code = "profit_changed"
+
+
+class PayoutStateChanged(Conflict):
+    """The payout is no longer in the state this update expects (already settled)."""
+
+    code = "payout_state_changed"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# -- schedule --------------------------------------------------------------------------------
+
+
+def schedule_op(agency_id: str, anchor: date, today: date) -> Op:
+    """Create the agency's payout schedule (first due date: the next cycle date after today)."""
+    first = next_cycle_date(anchor, today)
+    return save(
+        PayoutSchedule(
+            *PayoutSchedule.key(agency_id),
+            agency_id=agency_id,
+            anchor=anchor.isoformat(),
+            next_date=first.isoformat(),
+            DUEPK=keys.due_pk(SWEEP_JOB),
+            DUESK=schedule_due_sk(agency_id, first),
+        ),
+        condition=PayoutSchedule.PK.does_not_exist(),
+        error=ScheduleMoved("the payout schedule exists already"),
+    )
+
+
+def _advance_op(schedule: PayoutSchedule, next_date: date, result: str) -> Op:
+    return update(
+        PayoutSchedule(*PayoutSchedule.key(schedule.agency_id)),
+        actions=[
+            PayoutSchedule.DUESK.set(schedule_due_sk(schedule.agency_id, next_date)),
+            PayoutSchedule.next_date.set(next_date.isoformat()),
+            PayoutSchedule.last_result.set(result),
+        ],
+        condition=PayoutSchedule.DUESK == schedule.DUESK,
+        error=ScheduleMoved("another sweep processed this cycle"),
+    )
+
+
+def due_schedules(as_of: datetime) -> Any:
+    """Schedules due on or before ``as_of``'s date: GSI2 only, never a scan (paged lazily)."""
+    end = (as_of.astimezone(UTC).date() + timedelta(days=1)).isoformat()
+    # "<date>#<aid>" < "<next day>" exactly when the date is <= as_of's date.
+    return PayoutSchedule.query(keys.due_pk(SWEEP_JOB),
+                                PayoutSchedule.DUESK < end,  # noqa: SIM300 (a key condition)
+                                index_name="GSI2")
+
+
+# -- the sweep -------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepOutcome:
+    """What happened to one due agency."""
+
+    result: str  # paid | transfer_failed | transfer_pending | <skip reason> | already_processed
+    payout_id: str | None = None
+
+
+def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutcome:
+    """Pay one due agency if eligible, and move its schedule to the next cycle date.
+
+    Reads two items (the Connect item and the profit balance); one transaction writes the
+    payout, its ledger transaction and the schedule's move together.
+    """
+    agency_id = schedule.agency_id
+    cycle = date.fromisoformat(schedule.next_date)
+    anchor = date.fromisoformat(schedule.anchor)
+    # A sweep that did not run for a while catches up with one payout, not one per missed cycle.
+    next_date = next_cycle_date(anchor, max(cycle, as_of.astimezone(UTC).date()))
+    connect = get_connect_account(agency_id)
+    profit = read_balance(agency_id, AGENCY_PROFIT, Asset.USD.value)
+    decision = decide_payout(
+        profit.balance,
+        connected=connect is not None,
+        payouts_enabled=bool(connect and connect.payouts_enabled
+                             and connect.status == ConnectStatus.CONNECTED.value),
+    )
+    if not decision.pay or connect is None:
+        reason = decision.skip_reason or SkipReason.NOT_CONNECTED
+        try:
+            commit([_advance_op(schedule, next_date, reason.value)])
+        except ScheduleMoved:
+            return SweepOutcome("already_processed")
+        return SweepOutcome(reason.value)
+
+    now = utcnow()
+    cycle_iso = cycle.isoformat()
+    pid = payout_id(agency_id, cycle_iso)
+    amount = decision.amount_micros
+    tx = LedgerTransaction(
+        agency_id=agency_id,
+        transaction_id=payout_transaction_id(agency_id, cycle_iso),
+        code=Code.PAYOUT.value,
+        postings=transfer(AGENCY_PROFIT, PAYOUTS_IN_FLIGHT, Asset.USD.value, amount),
+        memo=f"profit payout for the cycle of {cycle_iso}",
+        metadata={"payout_id": pid, "account_id": connect.account_id},
+    )
+    ops = ledger_ops(tx, now)
+    _require_profit_at_least(ops, agency_id, amount)
+    payout = Payout(
+        *Payout.key(agency_id, cycle_iso),
+        agency_id=agency_id,
+        payout_id=pid,
+        cycle_date=cycle_iso,
+        amount_micros=amount,
+        status=PayoutStatus.IN_TRANSIT.value,
+        account_id=connect.account_id,
+        created_at=now,
+        DUEPK=keys.due_pk(UNSENT_TRANSFERS),
+        DUESK=payout_records_sk(_iso(now), pid),
+    )
+    ops += [
+        save(payout, condition=Payout.PK.does_not_exist(),
+             error=PayoutAlreadyExists("this cycle's payout exists")),
+        _advance_op(schedule, next_date, "paid"),
+    ]
+    try:
+        commit(ops)
+    except (AlreadyPosted, PayoutAlreadyExists, ScheduleMoved):
+        return SweepOutcome("already_processed", pid)
+    except ProfitChanged:
+        # Not advanced: tomorrow's sweep (or a rerun) finds the agency still due.
+        return SweepOutcome("profit_changed", pid)
+    return SweepOutcome(send_transfer(payout), pid)
+
+
+def _require_profit_at_least(ops: list[Op], agency_id: str, amount: int) -> None:
+    """Guard the profit row's own update with ``balance >= amount``.
+
+    The profit account may go negative (clawbacks), so the ledger does not guard it; a
+    payout, though, must never take more than was there. The guard has to sit on the update
+    itself: one DynamoDB transaction may not touch an item twice.
+    """
+    profit_pk = keys.account_pk(agency_id, AGENCY_PROFIT)
+    for op in ops:
+        if op.kind == "update" and profit_pk == op.item.PK:
+            op.condition = LedgerBalance.balance >= amount
+            op.on_condition_failed = ProfitChanged("the profit changed during the sweep")
+            return
+    raise AssertionError("a payout transaction debits the profit account")
+
+
+def send_transfer(payout: Payout) -> str:
+    """Send the payout's Stripe transfer (same idempotency key on every retry).
+
+    Returns ``paid`` (sent; the payout stays ``in_transit`` until ``payout.paid``),
+    ``transfer_failed`` (refused: reversed into the profit) or ``transfer_pending`` (Stripe
+    unreachable: the payout stays in the unsent partition and is sent again later).
+    """
+    from chalicelib.stripe_gateway.connect import create_transfer
+
+    try:
+        result = create_transfer(
+            payout_id=payout.payout_id, agency_id=payout.agency_id, account_id=payout.account_id,
+            amount_cents=micros_to_cents(payout.amount_micros), cycle_date=payout.cycle_date)
+    except GatewayRequestRefused as refused:
+        code = (refused.details or {}).get("stripe_code") or "transfer_refused"
+        fail_transfer(payout, str(code))
+        return "transfer_failed"
+    except DomainError as error:
+        log.warning("transfer of payout %s not confirmed (%s); will retry", payout.payout_id,
+                    error.code)
+        return "transfer_pending"
+    record_transfer(payout, str(result["id"]))
+    return "paid"
+
+
+def record_transfer(payout: Payout, transfer_id: str) -> bool:
+    """Attach the Stripe transfer to the payout (idempotent; False if it was already set)."""
+    try:
+        commit([update(
+            payout_key_item(payout.agency_id, payout.cycle_date),
+            actions=[
+                Payout.transfer_id.set(transfer_id),
+                Payout.GSI1PK.set(keys.stripe_lookup_pk(transfer_id)),
+                Payout.GSI1SK.set("STRIPE"),
+                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
+                Payout.updated_at.set(utcnow()),
+            ],
+            condition=Payout.PK.exists() & Payout.transfer_id.does_not_exist()
+            & (Payout.status == PayoutStatus.IN_TRANSIT.value),
+            error=PayoutStateChanged("the payout has its transfer already"),
+        )])
+    except PayoutStateChanged:
+        return False
+    return True
+
+
+def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = False) -> bool:
+    """A refused (or fully reversed) transfer: the amount returns to the available profit and
+    the payout fails at stage ``transfer``. False when the payout was settled meanwhile."""
+    now = utcnow()
+    tx = LedgerTransaction(
+        agency_id=payout.agency_id,
+        transaction_id=reversal_transaction_id(payout.payout_id),
+        code=Code.PAYOUT_REVERSAL.value,
+        postings=transfer(PAYOUTS_IN_FLIGHT, AGENCY_PROFIT, Asset.USD.value,
+                          payout.amount_micros),
+        memo=f"transfer of payout {payout.payout_id} failed ({failure_code})",
+        metadata={"payout_id": payout.payout_id, "failure_code": failure_code},
+    )
+    ops = [
+        *ledger_ops(tx, now),
+        update(
+            payout_key_item(payout.agency_id, payout.cycle_date),
+            actions=[
+                Payout.status.set(PayoutStatus.FAILED.value),
+                Payout.failure_stage.set(FailureStage.TRANSFER.value),
+                Payout.failure_code.set(failure_code),
+                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
+                Payout.updated_at.set(now),
+            ],
+            condition=(Payout.status == PayoutStatus.IN_TRANSIT.value)
+            & (Payout.transfer_id.exists() if transfer_sent
+               else Payout.transfer_id.does_not_exist()),
+            error=PayoutStateChanged("the payout was settled meanwhile"),
+        ),
+        notification_op(
+            payout.agency_id, "payout_failed",
+            f"The payout of USD {render_usd(payout.amount_micros)} could not be sent "
+            f"({failure_code}); the amount is back in your available profit and will be paid "
+            "on your next billing cycle date.",
+            data={"payout_id": payout.payout_id, "stage": FailureStage.TRANSFER.value,
+                  "failure_code": failure_code}, at=now),
+    ]
+    try:
+        commit(ops)
+    except (AlreadyPosted, PayoutStateChanged):
+        return False
+    return True
+
+
+def finish_unsent_transfers(limit: int = 500) -> dict[str, int]:
+    """Send again the transfers of payouts written but never confirmed by Stripe.
+
+    Reads only that GSI2 partition (normally empty). Safe to run at any time, concurrently
+    with a sweep: the transfer's idempotency key is the payout id.
+    """
+    from chalicelib.stripe_gateway.connect import find_payout_transfer
+
+    counts = {"unsent_seen": 0, "unsent_sent": 0, "unsent_failed": 0, "unsent_pending": 0}
+    for indexed in Payout.query(keys.due_pk(UNSENT_TRANSFERS), index_name="GSI2", limit=limit):
+        counts["unsent_seen"] += 1
+        try:
+            # Strongly consistent read: the index may lag behind a transfer just recorded.
+            payout = Payout.get(indexed.PK, indexed.SK, consistent_read=True)
+        except Payout.DoesNotExist:
+            continue
+        if payout.transfer_id or payout.status != PayoutStatus.IN_TRANSIT.value:
+            continue
+        try:
+            made = find_payout_transfer(payout.payout_id)
+        except DomainError:
+            counts["unsent_pending"] += 1
+            continue
+        if made is not None:
+            record_transfer(payout, str(made["id"]))
+            counts["unsent_sent"] += 1
+            continue
+        outcome = send_transfer(payout)
+        key = {"paid": "unsent_sent", "transfer_failed": "unsent_failed"}.get(outcome,
+                                                                             "unsent_pending")
+        counts[key] += 1
+    return counts
+
+
+def run_sweep(as_of: datetime) -> dict[str, Any]:
+    """The daily payout sweep: every due agency, O(due). Summary counts and extras."""
+    counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
+    results: dict[str, int] = {}
+    retried = finish_unsent_transfers()
+    for schedule in due_schedules(as_of):
+        counts["processed"] += 1
+        try:
+            outcome = process_due_schedule(schedule, as_of)
+        except Exception:  # one agency's trouble must not stop everyone else's payout
+            log.exception("payout sweep failed for agency %s", schedule.agency_id)
+            outcome = SweepOutcome("error")
+        results[outcome.result] = results.get(outcome.result, 0) + 1
+        if outcome.result == "paid":
+            counts["succeeded"] += 1
+        elif outcome.result in ("transfer_failed", "transfer_pending", "error", "profit_changed"):
+            counts["failed"] += 1
+        else:
+            counts["skipped"] += 1
+    return {**counts, "results": results, "unsent_transfers": retried}
+
+
+# -- Stripe payout events (the connected account's bank) -------------------------------------
+
+
+def in_transit_payouts(agency_id: str) -> list[Payout]:
+    """In-transit payouts among the recent ones, newest first (one bounded Query)."""
+    return [
+        payout for payout in Payout.query(keys.payouts_pk(agency_id), scan_index_forward=False,
+                                          limit=RECENT_PAYOUTS, consistent_read=True)
+        if payout.status == PayoutStatus.IN_TRANSIT.value
+    ]
+
+
+def _settle_tx(agency_id: str, transaction_id: str, amount: int, memo: str,
+               metadata: dict[str, Any]) -> LedgerTransaction:
+    return LedgerTransaction(
+        agency_id=agency_id, transaction_id=transaction_id, code=Code.PAYOUT_SETTLED.value,
+        postings=transfer(PAYOUTS_IN_FLIGHT, PAID_OUT, Asset.USD.value, amount), memo=memo,
+        metadata=metadata)
+
+
+def payout_paid_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> list[Op]:
+    """``payout.paid``: every in-transit payout already transferred becomes ``paid``.
+
+    Stripe pays out the connected account's balance, which holds every transfer received
+    before the payout was created; those payouts settle (one ledger transaction, keyed by
+    the Stripe payout id, so a redelivery cannot settle twice).
+    """
+    created = int(stripe_payout.get("created") or 0)
+    now = utcnow()
+    settled = [
+        payout for payout in in_transit_payouts(connect.agency_id)
+        if payout.transfer_id and (not created or payout.created_at.timestamp() <= created + 1)
+    ]
+    if not settled:
+        return []
+    total = sum(payout.amount_micros for payout in settled)
+    tx = _settle_tx(connect.agency_id, f"payout-paid:{stripe_payout['id']}", total,
+                    f"Stripe payout {stripe_payout['id']} paid",
+                    {"payout_ids": [p.payout_id for p in settled],
+                     "stripe_payout_id": stripe_payout["id"]})
+    ops = ledger_ops(tx, now)
+    for payout in settled:
+        ops.append(update(
+            payout_key_item(payout.agency_id, payout.cycle_date),
+            actions=[Payout.status.set(PayoutStatus.PAID.value),
+                     Payout.stripe_payout_id.set(str(stripe_payout["id"])),
+                     Payout.updated_at.set(now)],
+            condition=Payout.status == PayoutStatus.IN_TRANSIT.value,
+            error=PayoutStateChanged("the payout was settled meanwhile"),
+        ))
+    return ops
+
+
+def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> list[Op]:
+    """``payout.failed``: the latest in-transit payout fails at stage ``bank``.
+
+    Nothing returns to the profit (the money is in the agency's Stripe balance); the
+    in-flight amount is settled to PAID_OUT because it left the platform. The Connect item
+    is flagged ``bank_action_needed`` and a notification is added; the caller emails.
+    """
+    now = utcnow()
+    code = str(stripe_payout.get("failure_code") or "payout_failed")
+    ops: list[Op] = []
+    latest = next(iter(in_transit_payouts(connect.agency_id)), None)
+    if latest is not None:
+        tx = _settle_tx(connect.agency_id, settled_transaction_id(latest.payout_id),
+                        latest.amount_micros,
+                        f"payout {latest.payout_id} reached the agency's Stripe balance; its "
+                        f"bank refused the payout ({code})",
+                        {"payout_id": latest.payout_id, "stripe_payout_id": stripe_payout["id"],
+                         "failure_code": code})
+        ops += ledger_ops(tx, now)
+        ops.append(update(
+            payout_key_item(latest.agency_id, latest.cycle_date),
+            actions=[Payout.status.set(PayoutStatus.FAILED.value),
+                     Payout.failure_stage.set(FailureStage.BANK.value),
+                     Payout.failure_code.set(code),
+                     Payout.stripe_payout_id.set(str(stripe_payout["id"])),
+                     Payout.updated_at.set(now)],
+            condition=Payout.status == PayoutStatus.IN_TRANSIT.value,
+            error=PayoutStateChanged("the payout was settled meanwhile"),
+        ))
+    ops.append(update(
+        ConnectAccount(*ConnectAccount.key(connect.agency_id)),
+        actions=[ConnectAccount.bank_action_needed.set(True),
+                 ConnectAccount.bank_failure_code.set(code),
+                 ConnectAccount.updated_at.set(now)],
+        condition=ConnectAccount.PK.exists(),
+    ))
+    amount = render_usd(latest.amount_micros) if latest is not None else None
+    ops.append(notification_op(
+        connect.agency_id, "payout_failed",
+        f"Your bank refused the payout{f' of USD {amount}' if amount else ''} ({code}). "
+        "The money is safe in your Stripe balance: update your bank details in Stripe and it "
+        "will be paid out again.",
+        data={"payout_id": latest.payout_id if latest else None,
+              "stage": FailureStage.BANK.value, "failure_code": code,
+              "stripe_payout_id": stripe_payout["id"]}, at=now))
+    return ops
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+def render_payout(payout: Payout) -> dict[str, Any]:
+    """API shape of a payout."""
+    return {
+        "id": payout.payout_id,
+        "amount_usd": render_usd(payout.amount_micros),
+        "status": payout.status,
+        "failure_stage": payout.failure_stage,
+        "failure_code": payout.failure_code,
+        "cycle_date": payout.cycle_date,
+        "transfer_id": payout.transfer_id,
+        "created_at": payout.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def list_payouts(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The agency's payouts, newest first, paginated (Owner/Admin)."""
+    authorize_agency(principal, Action.MANAGE_AGENCY)
+    partition = keys.payouts_pk(principal.agency_id)
+    query = Payout.query(partition, scan_index_forward=False, limit=limit,
+                         last_evaluated_key=decode_cursor(cursor, partition))
+    items = list(query)
+    return {"payouts": [render_payout(p) for p in items],
+            "next_cursor": encode_cursor(query.last_evaluated_key)}
+
+
+def latest_payout(agency_id: str) -> Payout | None:
+    """The newest payout of an agency, or None (one Query of one item)."""
+    for payout in Payout.query(keys.payouts_pk(agency_id), scan_index_forward=False, limit=1):
+        return payout
+    return None

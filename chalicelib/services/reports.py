@@ -1,0 +1,155 @@
+"""Reports per sub-account and for the agency, read from the pre-aggregated daily counters.
+
+Reads are bounded and never scan: the sub-accounts come from one Query on the agency
+partition (already needed for access), each sub-account's range is ONE Query of its day rows
+(≤ 366 items, one page), and the wallet balances of every reported sub-account come from
+BatchGetItem (two known keys per sub-account). Agency-wide figures are sums of per-sub-account
+counters; there is no agency-wide counter row (SPEC "No hot items").
+
+Days are UTC dates, because the counters are keyed by the UTC date of each event (README
+"Reports"); "today" for the next billing date is today in UTC as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.ledger import wallet
+from chalicelib.domain.plans import TIERS, asset_of_tier
+from chalicelib.domain.reporting import (
+    Counters,
+    DateRange,
+    SubaccountFacts,
+    SubaccountReport,
+    build_report,
+    counters_of,
+    parse_date_range,
+    sum_counters,
+)
+from chalicelib.domain.roles import Action, Principal
+from chalicelib.services.access import load_subaccount, visible_subaccounts
+from chalicelib.store import keys
+from chalicelib.store.accounts import Subaccount
+from chalicelib.store.base import utcnow
+from chalicelib.store.ledger import LedgerBalance
+from chalicelib.store.stats import read_days
+
+
+def _today() -> date:
+    return utcnow().date()
+
+
+def counters_by_day(agency_id: str, subaccount_id: str, span: DateRange) -> dict[date, Counters]:
+    """One sub-account's counter rows inside ``span``, by day: exactly one Query."""
+    result: dict[date, Counters] = {}
+    for row in read_days(agency_id, subaccount_id, span.start, span.end):
+        day = date.fromisoformat(row.SK.removeprefix(keys.stats_sk("")))
+        result[day] = counters_of(row.attribute_values)
+    return result
+
+
+def wallet_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Minute balances now (tier → seconds) of each sub-account: BatchGetItem, no Query each.
+
+    A balance row that was never written is zero.
+    """
+    wanted = {
+        (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset_of_tier(tier))): (sid, tier)
+        for sid in subaccount_ids
+        for tier in TIERS
+    }
+    result = {sid: dict.fromkeys(TIERS, 0) for sid in subaccount_ids}
+    if not wanted:
+        return result
+    for row in LedgerBalance.batch_get(list(wanted), consistent_read=True):
+        sid, tier = wanted[(row.PK, row.SK)]
+        result[sid][tier] = row.balance or 0
+    return result
+
+
+def _facts(sub: Subaccount, balances: dict[str, int]) -> SubaccountFacts:
+    return SubaccountFacts(
+        subaccount_id=sub.subaccount_id,
+        name=sub.name,
+        subscription_start=date.fromisoformat(sub.subscription_start),
+        prices={tier: sub.price(tier) for tier in TIERS},
+        balance_seconds=balances,
+    )
+
+
+def _reports(subs: Sequence[Subaccount], span: DateRange, today: date,
+             include_daily: bool) -> list[SubaccountReport]:
+    if not subs:
+        return []
+    agency_id = subs[0].agency_id
+    balances = wallet_seconds(agency_id, [sub.subaccount_id for sub in subs])
+    return [
+        build_report(_facts(sub, balances[sub.subaccount_id]), span,
+                     counters_by_day(agency_id, sub.subaccount_id, span), today,
+                     include_daily=include_daily)
+        for sub in subs
+    ]
+
+
+def subaccount_report(principal: Principal, subaccount_id: str, raw_from: str | None,
+                      raw_to: str | None, *, today: date | None = None) -> SubaccountReport:
+    """One sub-account's report with its daily series (404 outside the caller's reach)."""
+    span = parse_date_range(raw_from, raw_to)
+    sub = load_subaccount(principal, subaccount_id, Action.READ_REPORTS)
+    return _reports([sub], span, today or _today(), include_daily=True)[0]
+
+
+def subaccounts_report(principal: Principal, raw_from: str | None, raw_to: str | None, *,
+                       include_daily: bool = True,
+                       today: date | None = None) -> tuple[DateRange, list[SubaccountReport]]:
+    """Reports of every sub-account the caller may see, primary first, then by name."""
+    span = parse_date_range(raw_from, raw_to)
+    subs = sorted(visible_subaccounts(principal),
+                  key=lambda s: (not s.is_primary, s.name.lower(), s.subaccount_id))
+    return span, _reports(subs, span, today or _today(), include_daily)
+
+
+def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
+    """A boolean query value: ``true/false/1/0`` (absent → ``default``)."""
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValidationFailed(f"{field_name} must be true or false", details={"field": field_name})
+
+
+def agency_usage_totals(agency_id: str, start: date, end: date) -> dict[str, Any]:
+    """Figures of the whole agency from ``start`` to ``end`` inclusive (UTC dates).
+
+    Sums every sub-account the agency ever had, removed ones included (their usage and
+    purchases happened in the range): one Query for the sub-accounts, then one Query per
+    sub-account. Integers only: ``{total_used_seconds: {basic, premium}, profit_micros,
+    purchases_micros, spent_micros, refunds_micros, calls_total, shortfall_seconds,
+    subaccounts}``. Used by the Monthly Overview (its current billing period).
+    """
+    if end < start:
+        raise ValueError("end must not be before start")
+    span = DateRange(start, end)
+    subs = list(Subaccount.query(keys.agency_pk(agency_id),
+                                 Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX)))
+    total = sum_counters(
+        counters
+        for sub in subs
+        for counters in counters_by_day(agency_id, sub.subaccount_id, span).values()
+    )
+    return {
+        "total_used_seconds": {tier: total[f"used_{tier}_seconds"] for tier in TIERS},
+        "profit_micros": total["profit_micros"],
+        "purchases_micros": total["purchases_micros"],
+        "spent_micros": total["spent_micros"],
+        "refunds_micros": total["refunds_micros"],
+        "calls_total": total["calls_total"],
+        "shortfall_seconds": total["shortfall_seconds"],
+        "subaccounts": len(subs),
+    }

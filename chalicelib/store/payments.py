@@ -1,0 +1,245 @@
+"""Payments persistence: Stripe customers, purchases, auto-allocation, auto-recharge, plan renewal.
+
+Purchases are recorded ``pending`` BEFORE Stripe is asked to charge, so a crash between Stripe
+and DynamoDB leaves a trace that the webhook or the reconciliation sweep finishes. Schedules
+(auto-allocation rules, plan renewals, pending purchases) sit in the sparse GSI2 under
+``DUE#<job>`` only while something is due, so a sweep reads O(due) items, never a scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute
+from pynamodb.exceptions import PutError, PynamoDBException
+
+from chalicelib.store import keys
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store.transact import StorageUnavailable
+
+#: GSI2 partitions (``keys.due_pk``) of this feature.
+ALLOCATION_JOB = "auto-allocation"
+PLAN_RENEWAL_JOB = "plan-renewal"
+PENDING_PURCHASES = "purchase-pending"
+
+LOOKUP_SK = "STRIPE"
+
+
+def iso_z(moment: datetime) -> str:
+    """Sortable UTC text used in GSI2 sort keys (``2026-03-31T00:00:00Z``)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PaymentProfile(TableItem, discriminator="PaymentProfile"):
+    """PK: ``AGENCY#<aid>`` / SK: ``PAYPROFILE#<sid>``. A sub-account's own Stripe customer.
+
+    One customer per sub-account, never shared. ``cards`` caches what the API lists of each
+    attached payment method (id → brand, last4, expiry); the default card is ours, and every
+    charge names its payment method explicitly. ``version`` guards concurrent edits.
+    """
+
+    agency_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    default_payment_method = UnicodeAttribute(null=True)
+    cards = JSONAttribute(default=dict)
+    card_order = JSONAttribute(default=list)  # attach order, oldest first
+    version = IntegerAttribute(default=0)
+    created_at = UTCDateTimeText()
+
+
+class Purchase(TableItem, discriminator="Purchase"):
+    """PK: ``AGENCY#<aid>#PURCHASES`` / SK: ``<pid>``; GSI1 ``STRIPE#<pi id>`` / ``STRIPE``;
+    GSI2 ``DUE#purchase-pending`` / ``<check after>#<aid>#<pid>`` while pending.
+
+    One charge of a card for minutes: a purchase, an auto-recharge or a monthly allocation
+    (``source``). ``subaccount_id`` receives the minutes; ``payer_subaccount_id`` owns the card
+    (the primary for allocations). All amounts are ints: seconds and micro-dollars, plus the
+    cents Stripe was asked for. ``transaction_id`` is the ledger id of the credit, fixed at
+    creation, so every path that finishes the purchase posts the same transaction once.
+    """
+
+    agency_id = UnicodeAttribute()
+    purchase_id = UnicodeAttribute()
+    source = UnicodeAttribute()  # purchase | auto_recharge | allocation
+    subaccount_id = UnicodeAttribute()
+    payer_subaccount_id = UnicodeAttribute()
+    tier = UnicodeAttribute()  # basic | premium | mixed (allocations of both tiers)
+    basic_seconds = IntegerAttribute(default=0)
+    premium_seconds = IntegerAttribute(default=0)
+    charge_micros = IntegerAttribute()
+    revenue_micros = IntegerAttribute()
+    profit_micros = IntegerAttribute()
+    amount_cents = IntegerAttribute()
+    transaction_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    payment_method_id = UnicodeAttribute()
+    payment_intent_id = UnicodeAttribute(null=True)
+    charge_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # pending | succeeded | failed
+    stripe_status = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    decline_code = UnicodeAttribute(null=True)
+    failure_message = UnicodeAttribute(null=True)
+    refunded_cents = IntegerAttribute(default=0)
+    refunded_seconds = IntegerAttribute(default=0)
+    profit_reversed_micros = IntegerAttribute(default=0)
+    profit_held_micros = IntegerAttribute(default=0)
+    rule_ref = UnicodeAttribute(null=True)  # allocation: "<cycle date>#<attempt>"; recharge: tier
+    created_at = UTCDateTimeText()
+    completed_at = UTCDateTimeText(null=True)
+
+    @property
+    def seconds_by_asset(self) -> dict[str, int]:
+        """Credited seconds per minute asset (zero tiers left out)."""
+        result = {}
+        if self.basic_seconds:
+            result["basic_minutes"] = self.basic_seconds
+        if self.premium_seconds:
+            result["premium_minutes"] = self.premium_seconds
+        return result
+
+    @property
+    def total_seconds(self) -> int:
+        """Seconds credited over both tiers."""
+        return (self.basic_seconds or 0) + (self.premium_seconds or 0)
+
+
+class AutoAllocationRule(TableItem, discriminator="AutoAllocationRule"):
+    """PK: ``AGENCY#<aid>`` / SK: ``AUTOALLOC#<sid>``; GSI2 ``DUE#auto-allocation`` /
+    ``<due at>#<aid>#<sid>`` only while active and enabled (removed when paused or disabled).
+
+    ``period`` is the cycle date being bought, ``attempt`` the charge attempt for it (each
+    attempt is its own Purchase and Stripe idempotency key; the ledger credit of the period
+    has one id whatever the attempt). ``version`` changes with every write.
+    """
+
+    agency_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    basic_minutes = IntegerAttribute(default=0)
+    premium_minutes = IntegerAttribute(default=0)
+    enabled = BooleanAttribute(default=True)
+    status = UnicodeAttribute(default="active")  # active | paused
+    paused_reason = UnicodeAttribute(null=True)
+    period = UnicodeAttribute()  # ISO cycle date of the next allocation
+    attempt = IntegerAttribute(default=0)
+    failures = IntegerAttribute(default=0)
+    last_failure_code = UnicodeAttribute(null=True)
+    last_period_done = UnicodeAttribute(null=True)
+    version = IntegerAttribute(default=0)
+    updated_at = UTCDateTimeText()
+
+
+class AutoRechargeRule(TableItem, discriminator="AutoRechargeRule"):
+    """PK: ``AGENCY#<aid>`` / SK: ``AUTORECHARGE#<sid>#<tier>``.
+
+    ``in_flight`` holds the purchase id of the one top-up allowed at a time (claimed with a
+    condition); ``month``/``month_spent_micros`` count this calendar month's auto-recharge
+    spend, reserved when a top-up is claimed, against the optional ``monthly_cap_micros``.
+    """
+
+    agency_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    threshold_seconds = IntegerAttribute()
+    recharge_minutes = IntegerAttribute()
+    enabled = BooleanAttribute(default=True)
+    monthly_cap_micros = IntegerAttribute(null=True)
+    in_flight = UnicodeAttribute(null=True)
+    in_flight_micros = IntegerAttribute(null=True)
+    month = UnicodeAttribute(null=True)  # YYYY-MM
+    month_spent_micros = IntegerAttribute(default=0)
+    failures = IntegerAttribute(default=0)
+    last_failure_code = UnicodeAttribute(null=True)
+    last_failure_at = UTCDateTimeText(null=True)
+    last_purchase_id = UnicodeAttribute(null=True)
+    updated_at = UTCDateTimeText()
+
+
+class PlanRenewal(TableItem, discriminator="PlanRenewal"):
+    """PK: ``AGENCY#<aid>`` / SK: ``PLANRENEWAL``; GSI2 ``DUE#plan-renewal`` /
+    ``<cycle date>T00:00:00Z#<aid>``.
+
+    When the agency's plan-included minutes are next credited to its primary (plans with
+    included minutes only). ``next_cycle`` moves on in the same transaction as the credit.
+    """
+
+    agency_id = UnicodeAttribute()
+    primary_subaccount_id = UnicodeAttribute()
+    anchor = UnicodeAttribute()  # ISO date: the agency's subscription start
+    next_cycle = UnicodeAttribute()  # ISO date
+    last_cycle = UnicodeAttribute(null=True)
+
+
+def insert(item: TableItem) -> bool:
+    """Put a new item (one PutItem); False when an item with its key already exists."""
+    try:
+        item.save(condition=type(item).PK.does_not_exist())
+        return True
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise StorageUnavailable("the database refused the write") from exc
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc
+
+
+def _get(model: type[TableItem], pk: str, sk: str) -> TableItem | None:
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc
+
+
+def get_profile(agency_id: str, subaccount_id: str) -> PaymentProfile | None:
+    """The sub-account's payment profile, or None before its first card."""
+    return _get(PaymentProfile, keys.agency_pk(agency_id),  # type: ignore[return-value]
+                keys.payment_profile_sk(subaccount_id))
+
+
+def get_purchase(agency_id: str, purchase_id: str) -> Purchase | None:
+    """One purchase, or None."""
+    return _get(Purchase, keys.purchases_pk(agency_id), purchase_id)  # type: ignore[return-value]
+
+
+def find_purchase_by_intent(payment_intent_id: str) -> Purchase | None:
+    """The purchase charged by a PaymentIntent (GSI1), or None."""
+    try:
+        for item in Purchase.lookup_index.query(keys.stripe_lookup_pk(payment_intent_id),
+                                                Purchase.GSI1SK == LOOKUP_SK, limit=1):
+            if isinstance(item, Purchase):
+                return get_purchase(item.agency_id, item.purchase_id)
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc
+    return None
+
+
+def get_allocation_rule(agency_id: str, subaccount_id: str) -> AutoAllocationRule | None:
+    """A sub-account's monthly allocation rule, or None."""
+    return _get(AutoAllocationRule, keys.agency_pk(agency_id),  # type: ignore[return-value]
+                keys.auto_allocation_sk(subaccount_id))
+
+
+def get_recharge_rule(agency_id: str, subaccount_id: str, tier: str) -> AutoRechargeRule | None:
+    """A sub-account's auto-recharge rule of one tier, or None."""
+    return _get(AutoRechargeRule, keys.agency_pk(agency_id),  # type: ignore[return-value]
+                keys.auto_recharge_sk(subaccount_id, tier))
+
+
+def get_plan_renewal(agency_id: str) -> PlanRenewal | None:
+    """An agency's plan renewal schedule, or None."""
+    return _get(PlanRenewal, keys.agency_pk(agency_id),  # type: ignore[return-value]
+                keys.PLAN_RENEWAL_SK)
+
+
+def due_items(job: str, as_of: datetime, limit: int | None = None) -> Iterator[TableItem]:
+    """Items of GSI2 ``DUE#<job>`` due at or before ``as_of``, oldest first (no scan)."""
+    upper = f"{iso_z(as_of)}#\uffff"
+    try:
+        yield from TableItem.due_index.query(keys.due_pk(job), TableItem.DUESK <= upper,  # noqa: SIM300
+                                             limit=limit)
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc

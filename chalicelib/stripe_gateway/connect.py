@@ -1,0 +1,107 @@
+"""Stripe Connect calls: Express accounts, account links, login links, transfers, listings.
+
+Every create carries an idempotency key derived from our own ids, so a retry (ours or
+stripe-python's network retry) never makes a second account or a second transfer.
+Objects come back as plain dicts; Stripe errors are translated by ``call_stripe``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.config import get_settings
+from chalicelib.stripe_gateway.client import GatewayRequestRefused, call_stripe, stripe_client
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A StripeObject as a plain dict (nested objects included)."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return dict(obj)
+
+
+def create_express_account(agency_id: str, email: str | None) -> dict[str, Any]:
+    """Create the agency's Express account (idempotency key ``connect:<aid>``: once only)."""
+    params: dict[str, Any] = {
+        "type": "express",
+        "capabilities": {"transfers": {"requested": True}},
+        "metadata": {"agency_id": agency_id},
+    }
+    if email:
+        params["email"] = email
+    return _plain(call_stripe(lambda: stripe_client().v1.accounts.create(
+        params, {"idempotency_key": f"connect:{agency_id}"})))  # type: ignore[arg-type]
+
+
+def retrieve_account(account_id: str) -> dict[str, Any]:
+    """The Stripe account object."""
+    return _plain(call_stripe(lambda: stripe_client().v1.accounts.retrieve(account_id)))
+
+
+def create_onboarding_link(account_id: str) -> dict[str, Any]:
+    """A fresh, single-use onboarding link; expired links land on ``refresh_url``."""
+    base = get_settings().public_base_url.rstrip("/")
+    params = {
+        "account": account_id,
+        "type": "account_onboarding",
+        "refresh_url": f"{base}/settings/connect?refresh=1",
+        "return_url": f"{base}/settings/connect?return=1",
+    }
+    return _plain(call_stripe(lambda: stripe_client().v1.account_links.create(
+        params)))  # type: ignore[arg-type]
+
+
+def create_login_link(account_id: str) -> dict[str, Any]:
+    """An Express dashboard login link (short-lived; never stored)."""
+    return _plain(call_stripe(lambda: stripe_client().v1.accounts.login_links.create(
+        account_id)))
+
+
+def create_transfer(*, payout_id: str, agency_id: str, account_id: str, amount_cents: int,
+                    cycle_date: str) -> dict[str, Any]:
+    """Send a payout to the connected account; the idempotency key is the payout id."""
+    params = {
+        "amount": amount_cents,
+        "currency": "usd",
+        "destination": account_id,
+        "transfer_group": payout_id,
+        "description": f"Agency profit payout {cycle_date}",
+        "metadata": {"payout_id": payout_id, "agency_id": agency_id, "cycle_date": cycle_date},
+    }
+    return _plain(call_stripe(lambda: stripe_client().v1.transfers.create(
+        params, {"idempotency_key": payout_id})))  # type: ignore[arg-type]
+
+
+def find_payout_transfer(payout_id: str) -> dict[str, Any] | None:
+    """The transfer already made for a payout, if any (its ``transfer_group`` is the payout id).
+
+    Checked before re-sending an unconfirmed transfer: Stripe forgets idempotency keys after
+    24 hours, so a retry after an outage that long must not rely on the key alone.
+    """
+    page = call_stripe(lambda: stripe_client().v1.transfers.list(
+        {"transfer_group": payout_id, "limit": 10}))  # type: ignore[arg-type]
+    for item in page.data:
+        return _plain(item)
+    return None
+
+
+def list_transfers(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+    """Every transfer created in ``[gte, lt)`` (epoch seconds), auto-paginated."""
+    params = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
+    page = call_stripe(lambda: stripe_client().v1.transfers.list(params))  # type: ignore[arg-type]
+    return [_plain(item) for item in page.auto_paging_iter()]
+
+
+def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+    """Every charge created in ``[gte, lt)`` (epoch seconds), auto-paginated.
+
+    Stripe filters by ``created`` itself; localstripe (under the local emulator) refuses that
+    filter, so on a refusal the list is read whole and filtered here: same answer, more reads.
+    """
+    params: dict[str, Any] = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
+    try:
+        page = call_stripe(lambda: stripe_client().v1.charges.list(params))  # type: ignore
+    except GatewayRequestRefused:
+        page = call_stripe(lambda: stripe_client().v1.charges.list({"limit": 100}))
+    return [charge for charge in (_plain(item) for item in page.auto_paging_iter())
+            if created_gte <= int(charge.get("created") or 0) < created_lt]

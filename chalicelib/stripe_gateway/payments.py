@@ -1,0 +1,163 @@
+"""Stripe calls of the payments area: customers, payment methods, PaymentIntents, refunds.
+
+Every call goes through ``call_stripe`` (Stripe errors become domain errors: a decline is a
+402 ``card_declined`` carrying Stripe's decline code). Every create carries an idempotency key
+chosen by the caller from its own deterministic ids, so a retry after a timeout or a crash
+replays Stripe's first answer instead of charging twice. Network errors are retried by
+stripe-python itself (``MAX_NETWORK_RETRIES`` in ``client.py``), which is safe for that reason.
+
+Stripe objects never leave this module: callers get small frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.stripe_gateway.client import call_stripe, stripe_client
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """What the API shows of a saved card (never the number)."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    """The state of a PaymentIntent as far as we need it."""
+
+    payment_intent_id: str
+    status: str  # succeeded | processing | requires_action | requires_payment_method | …
+    amount_cents: int
+    charge_id: str | None
+    metadata: dict[str, str]
+    failure_code: str | None = None
+    decline_code: str | None = None
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A Stripe object (v16 objects are not dicts) or a webhook payload, as a plain dict."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj if isinstance(obj, dict) else {}
+
+
+def _card_summary(pm: Any) -> CardSummary:
+    pm = _plain(pm)
+    card = pm.get("card") or {}
+    return CardSummary(
+        payment_method_id=pm["id"],
+        brand=str(card.get("brand") or "unknown"),
+        last4=str(card.get("last4") or ""),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+    )
+
+
+def intent_result(intent: Any) -> IntentResult:
+    """Our view of a PaymentIntent object (from the API or from a webhook payload)."""
+    intent = _plain(intent)
+    charge = intent.get("latest_charge")
+    if isinstance(charge, dict):
+        charge = charge.get("id")
+    error = intent.get("last_payment_error") or {}
+    return IntentResult(
+        payment_intent_id=intent["id"],
+        status=str(intent.get("status") or ""),
+        amount_cents=int(intent.get("amount") or 0),
+        charge_id=charge,
+        metadata={str(k): str(v) for k, v in (intent.get("metadata") or {}).items()},
+        failure_code=error.get("code"),
+        decline_code=error.get("decline_code"),
+    )
+
+
+def create_customer(*, idempotency_key: str, agency_id: str, subaccount_id: str,
+                    name: str, email: str | None) -> str:
+    """A new Stripe customer for one sub-account; returns its id."""
+    params: dict[str, Any] = {
+        "name": name,
+        "metadata": {"agency_id": agency_id, "subaccount_id": subaccount_id},
+    }
+    if email:
+        params["email"] = email
+    customer = call_stripe(lambda: stripe_client().v1.customers.create(
+        params, {"idempotency_key": idempotency_key}))
+    return str(customer.id)
+
+
+def attach_payment_method(payment_method: str, customer_id: str, *,
+                          idempotency_key: str) -> CardSummary:
+    """Attach a payment method to a customer (a declined card raises ``PaymentDeclined``)."""
+    pm = call_stripe(lambda: stripe_client().v1.payment_methods.attach(
+        payment_method, {"customer": customer_id}, {"idempotency_key": idempotency_key}))
+    return _card_summary(pm)
+
+
+def detach_payment_method(payment_method_id: str) -> None:
+    """Detach a payment method from its customer."""
+    call_stripe(lambda: stripe_client().v1.payment_methods.detach(payment_method_id))
+
+
+def charge_off_session(*, idempotency_key: str, amount_cents: int, customer_id: str,
+                       payment_method_id: str, metadata: dict[str, str],
+                       description: str) -> IntentResult:
+    """Create and confirm an off-session PaymentIntent in USD.
+
+    A decline raises ``PaymentDeclined`` (402 ``card_declined`` with the decline code); an
+    intent that needs the customer or settles later comes back with its status.
+    """
+    params: dict[str, Any] = {
+        "amount": amount_cents,
+        "currency": "usd",
+        "customer": customer_id,
+        "payment_method": payment_method_id,
+        "off_session": True,
+        "confirm": True,
+        "metadata": metadata,
+        "description": description,
+    }
+    intent = call_stripe(lambda: stripe_client().v1.payment_intents.create(
+        params, {"idempotency_key": idempotency_key}))
+    return intent_result(intent)
+
+
+def retrieve_intent(payment_intent_id: str) -> IntentResult:
+    """The current state of a PaymentIntent (reconciliation)."""
+    intent = call_stripe(lambda: stripe_client().v1.payment_intents.retrieve(payment_intent_id))
+    return intent_result(intent)
+
+
+def cancel_intent(payment_intent_id: str) -> None:
+    """Cancel a PaymentIntent that will never be finished (reconciliation)."""
+    call_stripe(lambda: stripe_client().v1.payment_intents.cancel(payment_intent_id))
+
+
+def payment_intent_of_charge(charge_id: str) -> str | None:
+    """The PaymentIntent id of a charge (disputes that lack it)."""
+    charge = _plain(call_stripe(lambda: stripe_client().v1.charges.retrieve(charge_id)))
+    intent = charge.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return intent
+
+
+def refund_intent(payment_intent_id: str, *, idempotency_key: str,
+                  amount_cents: int | None = None) -> str:
+    """Refund (all or ``amount_cents`` of) a PaymentIntent's charge; returns the refund id.
+
+    The ledger reacts to the ``charge.refunded`` webhook, never to this call's answer, so a
+    refund made in Stripe's dashboard is handled the same way.
+    """
+    params: dict[str, Any] = {"payment_intent": payment_intent_id}
+    if amount_cents is not None:
+        params["amount"] = amount_cents
+    refund = call_stripe(lambda: stripe_client().v1.refunds.create(
+        params, {"idempotency_key": idempotency_key}))
+    return str(refund.id)

@@ -1,0 +1,84 @@
+"""The payout sweep reads only what is due, and concurrent sweeps pay once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime
+
+from chalicelib.jobs import run_job
+from chalicelib.services.payouts import schedule_op
+from chalicelib.store.transact import commit
+from tests.e2e.connect.helpers import (
+    add_profit,
+    connect,
+    payouts,
+    stripe_post,
+    transfers_to,
+)
+from tests.e2e.connect.test_connect_payouts import ANCHOR, cycle_dates
+from tests.helpers import create_agency
+
+
+class TestSweepReadsOnlyDueAgencies:
+    def test_no_scan_and_two_reads_per_due_agency(self, table, dynamodb_calls) -> None:
+        today = date(2026, 3, 10)
+        # Two agencies due on 2026-03-31, three due only on 2026-04-15.
+        for n in range(2):
+            commit([schedule_op(f"agy_due{n}", date(2026, 1, 31), today)])
+        for n in range(3):
+            commit([schedule_op(f"agy_later{n}", date(2026, 1, 15), date(2026, 3, 20))])
+        dynamodb_calls.reset()
+        summary = run_job("payout-sweep", datetime(2026, 3, 31, 2, tzinfo=UTC))
+        assert summary["processed"] == 2
+        assert summary["results"] == {"not_connected": 2}
+        assert dynamodb_calls.calls["Scan"] == 0
+        assert dynamodb_calls.calls["GetItem"] == 2 * 2
+        assert dynamodb_calls.calls["Query"] <= 2  # unsent transfers + due schedules
+        again = run_job("payout-sweep", datetime(2026, 3, 31, 2, tzinfo=UTC))
+        assert again["processed"] == 0  # moved on to the next cycle date
+
+
+class TestConcurrentSweeps:
+    def test_two_sweeps_at_once_pay_one_transfer(self, stripe_emulator, app_client) -> None:
+        agency = create_agency(app_client, subscription_start=ANCHOR)
+        account_id = connect(app_client, agency, stripe_emulator)
+        stripe_post(stripe_emulator, "/v1/test_helpers/balance/add_available", amount=100_000)
+        add_profit(agency, 250_000_000, "a")
+        as_of = datetime.fromisoformat(f"{cycle_dates()[0]}T02:00:00+00:00")
+        results: list[dict] = []
+        threads = [threading.Thread(target=lambda: results.append(run_job("payout-sweep", as_of)))
+                   for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(r["succeeded"] for r in results) == 1
+        assert [p["amount_usd"] for p in payouts(app_client, agency)] == ["250.00"]
+        assert [t["amount"] for t in transfers_to(stripe_emulator, account_id)] == [25_000]
+
+
+class TestUnconfirmedTransfer:
+    def test_stripe_outage_leaves_payout_in_transit_then_it_is_sent_once(
+            self, stripe_emulator, app_client) -> None:
+        agency = create_agency(app_client, subscription_start=ANCHOR)
+        account_id = connect(app_client, agency, stripe_emulator)
+        stripe_post(stripe_emulator, "/v1/test_helpers/balance/add_available", amount=100_000)
+        add_profit(agency, 130_000_000, "a")
+        for _ in range(3):  # stripe-python retries a 5xx twice on its own
+            stripe_post(stripe_emulator, "/v1/test_helpers/transfers/fail_next",
+                        code="api_error", status=500)
+        as_of = datetime.fromisoformat(f"{cycle_dates()[0]}T02:00:00+00:00")
+        summary = run_job("payout-sweep", as_of)
+        assert summary["results"] == {"transfer_pending": 1}
+        [pending] = payouts(app_client, agency)
+        assert (pending["status"], pending["transfer_id"]) == ("in_transit", None)
+        assert transfers_to(stripe_emulator, account_id) == []
+
+        finished = run_job("reconciliation", datetime.now(UTC))
+        assert finished["unsent_transfers"]["unsent_sent"] == 1
+        sent = transfers_to(stripe_emulator, account_id)
+        assert [t["amount"] for t in sent] == [13_000]
+        assert payouts(app_client, agency)[0]["transfer_id"] == sent[0]["id"]
+        again = run_job("payout-sweep", as_of)
+        assert again["unsent_transfers"]["unsent_seen"] == 0
+        assert len(transfers_to(stripe_emulator, account_id)) == 1
