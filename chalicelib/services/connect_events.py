@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 from chalicelib.domain.payouts import PayoutStatus
-from chalicelib.services.webhooks import EventAlreadyProcessed, marker_op, on
+from chalicelib.services.webhooks import Effect, on
 from chalicelib.store.connect import ConnectAccount, find_connect_account, get_payout
-from chalicelib.store.transact import Op, commit
+from chalicelib.store.transact import Op
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,10 @@ def payout_paid(event: dict[str, Any]) -> list[Op]:
 
 
 @on("payout.failed")
-def payout_failed(event: dict[str, Any]) -> list[Op]:
+def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
     """The bank refused the connected account's payout: stage ``bank``, flag, notify, email.
 
-    The email must follow the committed effect, exactly once; the core has no post-commit
-    hook, so this handler commits the effect with the event's marker itself, then emails,
-    and hands the core nothing (its own marker write then finds the event processed).
+    The email follows the committed effect, once (the core's after-commit step).
     """
     from chalicelib.services.payouts import payout_failed_ops
 
@@ -71,13 +69,9 @@ def payout_failed(event: dict[str, Any]) -> list[Op]:
     if item is None:
         return []
     stripe_payout = _object(event)
-    ops = payout_failed_ops(item, stripe_payout)
-    try:
-        commit([marker_op(event), *ops])
-    except EventAlreadyProcessed:
-        return []
-    _email_owner_bank_failure(item.agency_id, str(stripe_payout.get("failure_code") or ""))
-    return []
+    failure_code = str(stripe_payout.get("failure_code") or "")
+    return Effect(payout_failed_ops(item, stripe_payout),
+                  after=lambda: _email_owner_bank_failure(item.agency_id, failure_code))
 
 
 def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:

@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.config import get_settings
@@ -26,7 +27,18 @@ from chalicelib.store.webhooks import StripeEventMarker
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
-Handler = Callable[[dict[str, Any]], list[Op]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a handler wants done: ``ops`` committed with the event's marker, then ``after``
+    (e.g. an email) run once, only by the delivery whose commit won."""
+
+    ops: list[Op]
+    after: Callable[[], None] | None = None
+
+
+Handler = Callable[[dict[str, Any]], "list[Op] | Effect"]
 HANDLERS: dict[str, Handler] = {}
 
 #: Modules whose import registers handlers (kept lazy: the webhook is the only importer).
@@ -111,9 +123,10 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         return {"received": True, "duplicate": True}
     except StripeEventMarker.DoesNotExist:
         pass
-    ops = handler(event)
+    result = handler(event)
+    effect = result if isinstance(result, Effect) else Effect(list(result))
     try:
-        commit([marker_op(event), *ops])
+        commit([marker_op(event), *effect.ops])
     except EventAlreadyProcessed:
         return {"received": True, "duplicate": True}
     except AlreadyPosted:
@@ -121,4 +134,10 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         # record the event alone so it is not retried.
         with contextlib.suppress(EventAlreadyProcessed):
             commit([marker_op(event)])
+        return {"received": True, "handled": True}
+    if effect.after is not None:
+        try:
+            effect.after()
+        except Exception:  # the effect is committed: a lost email must not make Stripe retry
+            log.exception("after-commit step of %s failed", event["id"])
     return {"received": True, "handled": True}
