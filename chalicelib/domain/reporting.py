@@ -32,7 +32,7 @@ MAX_RANGE_DAYS = 366
 #: The timezone in which report dates are read (counters are keyed by UTC day).
 REPORT_TIMEZONE = "UTC"
 
-#: Mirrors ``chalicelib.store.stats`` (a unit test keeps the two in step).
+#: Call statuses counted one by one; any other status counts as ``other``.
 CALL_STATUSES = ("completed", "failed", "busy", "no_answer", "canceled", "other")
 CALL_DIRECTIONS = ("inbound", "outbound")
 

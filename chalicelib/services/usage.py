@@ -24,6 +24,7 @@ from chalicelib.domain.ledger import (
 )
 from chalicelib.domain.money import minutes_cost
 from chalicelib.domain.plans import TIERS, asset_of_tier
+from chalicelib.domain.reporting import CALL_STATUSES
 from chalicelib.services.wallets import resolve_subaccount
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
@@ -36,7 +37,7 @@ from chalicelib.store.ledger import (
     read_balance,
 )
 from chalicelib.store.movements import CallHold, CallRecord
-from chalicelib.store.stats import CALL_STATUSES, stats_op
+from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import commit, save, update
 
 MAX_RECORDS = 100

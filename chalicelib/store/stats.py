@@ -10,28 +10,13 @@ from datetime import date
 
 from pynamodb.attributes import UnicodeAttribute
 
+from chalicelib.domain.reporting import REPORT_COUNTERS
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem
 from chalicelib.store.transact import Op, update
 
-#: Call statuses counted one by one; any other status counts as ``other``.
-CALL_STATUSES = ("completed", "failed", "busy", "no_answer", "canceled", "other")
-CALL_DIRECTIONS = ("inbound", "outbound")
-
-COUNTERS = (
-    "used_basic_seconds",
-    "used_premium_seconds",
-    "shortfall_seconds",
-    "calls_total",
-    *(f"calls_{status}" for status in CALL_STATUSES),
-    *(f"calls_{direction}" for direction in CALL_DIRECTIONS),
-    "spent_micros",
-    "purchases_micros",
-    "profit_micros",
-    "refunds_micros",
-    "moved_in_seconds",
-    "moved_out_seconds",
-)
+# The counter names are a domain fact (what a report sums); the store only persists them.
+COUNTERS = REPORT_COUNTERS
 
 
 class DailyStats(TableItem, discriminator="DailyStats"):
