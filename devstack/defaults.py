@@ -34,6 +34,7 @@ PORT_DEFAULTS: dict[str, int] = {
     "DYNAMODB_PORT": 8001,
     "STRIPE_EMULATOR_PORT": 8420,
     "LOCALSTRIPE_PORT": 8421,
+    "WEB_PORT": 8080,
 }
 
 HOST = "127.0.0.1"

@@ -185,6 +185,12 @@ def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
         say(f"devstack: API on {api}")
         supervisor.start("scheduler", [py, "-m", "devstack.scheduler", "serve",
                                        "--project-dir", str(project_dir)])
+        web_server = project_dir / "web" / "serve.py"
+        if web_server.exists():
+            supervisor.start("web", [py, str(web_server), "--host", HOST,
+                                     "--port", str(ports["WEB_PORT"]), "--api-base", api])
+            supervisor.wait_until("the dashboard", lambda: port_open(ports["WEB_PORT"]), 30)
+            say(f"devstack: dashboard on http://{HOST}:{ports['WEB_PORT']}/")
         if do_seed:
             report = seed(api, env["PLATFORM_API_KEY"], log=lambda line: say(f"devstack: {line}"))
             for item in report.created:
