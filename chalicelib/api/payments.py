@@ -56,7 +56,7 @@ def list_payment_methods(ctx: RequestContext, subaccount_id: str) -> dict[str, A
     from chalicelib.services.access import load_subaccount
     from chalicelib.services.payments import list_payment_methods as list_cards
 
-    return list_cards(load_subaccount(ctx.user, subaccount_id, Action.PAYMENTS))
+    return list_cards(load_subaccount(ctx.user, subaccount_id, Action.READ_PAYMENTS))
 
 
 @route(bp, "/v1/subaccounts/{subaccount_id}/payment-methods", "POST", status=201,
@@ -159,7 +159,7 @@ def get_auto_recharge(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]
     from chalicelib.services.access import load_subaccount
     from chalicelib.services.auto_recharge import get_rules
 
-    sub = load_subaccount(ctx.user, subaccount_id, Action.PAYMENTS)
+    sub = load_subaccount(ctx.user, subaccount_id, Action.READ_PAYMENTS)
     return get_rules(sub, ctx.query.get("tier"))
 
 

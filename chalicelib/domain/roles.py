@@ -49,6 +49,7 @@ class Action(StrEnum):
     READ_RESOURCES = "subaccount.resources.read"
     WRITE_RESOURCES = "subaccount.resources.write"
     PAYMENTS = "subaccount.payments"
+    READ_PAYMENTS = "subaccount.payments.read"  # same people; still allowed while suspended
     READ_REPORTS = "subaccount.reports"
 
 
@@ -111,6 +112,7 @@ _SUBACCOUNT_ACTIONS: dict[Action, frozenset[Role]] = {
     Action.READ_RESOURCES: AGENCY_ROLES | SUBACCOUNT_ROLES,
     Action.WRITE_RESOURCES: AGENCY_ROLES | {Role.SUBACCOUNT_ADMIN},
     Action.PAYMENTS: AGENCY_ROLES | SUBACCOUNT_ROLES,
+    Action.READ_PAYMENTS: AGENCY_ROLES | SUBACCOUNT_ROLES,
     Action.READ_REPORTS: AGENCY_ROLES | SUBACCOUNT_ROLES,
 }
 
