@@ -34,7 +34,7 @@ from chalicelib.services.access import load_subaccount, visible_subaccounts
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
 from chalicelib.store.base import utcnow
-from chalicelib.store.ledger import LedgerBalance
+from chalicelib.store.ledger import read_many_balances
 from chalicelib.store.stats import read_days
 
 
@@ -52,22 +52,11 @@ def counters_by_day(agency_id: str, subaccount_id: str, span: DateRange) -> dict
 
 
 def wallet_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Minute balances now (tier → seconds) of each sub-account: BatchGetItem, no Query each.
-
-    A balance row that was never written is zero.
-    """
-    wanted = {
-        (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset_of_tier(tier))): (sid, tier)
-        for sid in subaccount_ids
-        for tier in TIERS
-    }
-    result = {sid: dict.fromkeys(TIERS, 0) for sid in subaccount_ids}
-    if not wanted:
-        return result
-    for row in LedgerBalance.batch_get(list(wanted), consistent_read=True):
-        sid, tier = wanted[(row.PK, row.SK)]
-        result[sid][tier] = row.balance or 0
-    return result
+    """Minute balances now (tier → seconds) of each sub-account: BatchGetItem, no Query each."""
+    rows = read_many_balances(agency_id, [wallet(sid) for sid in subaccount_ids],
+                              [asset_of_tier(tier) for tier in TIERS])
+    return {sid: {tier: rows[wallet(sid)][asset_of_tier(tier)].balance for tier in TIERS}
+            for sid in subaccount_ids}
 
 
 def _facts(sub: Subaccount, balances: dict[str, int]) -> SubaccountFacts:

@@ -33,6 +33,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.ledger import (
+    WALLET_ASSETS,
     Asset,
     Code,
     LedgerTransaction,
@@ -77,6 +78,7 @@ from chalicelib.store.ledger import (
     balance_key,
     post_transaction,
     read_balances,
+    read_many_balances,
 )
 from chalicelib.store.pagination import decode_cursor, encode_cursor
 from chalicelib.store.resources import Resource, all_resources
@@ -135,8 +137,8 @@ def list_subaccounts(principal: Principal, *, limit: int, cursor: str | None
                      ) -> tuple[list[SubaccountView], str | None]:
     """One page of the sub-accounts the caller may see, each with its wallet.
 
-    One Query on the agency partition, then one balance Query per sub-account on the page
-    (bounded by ``limit``). Sub-accounts outside the caller's access are skipped, so a page can
+    One Query on the agency partition, then one BatchGetItem for every balance on the page
+    (no query per sub-account). Sub-accounts outside the caller's access are skipped, so a page can
     be shorter than ``limit`` while ``next_cursor`` still leads on.
     """
     pk = keys.agency_pk(principal.agency_id)
@@ -151,7 +153,12 @@ def list_subaccounts(principal: Principal, *, limit: int, cursor: str | None
     page = list(query)
     next_cursor = encode_cursor(query.last_evaluated_key) if len(page) >= limit else None
     visible = [sub for sub in page if can_see(principal, ref_of(sub))]
-    return [SubaccountView(sub, wallet_block(sub)) for sub in visible], next_cursor
+    from chalicelib.services.wallets import wallet_view
+
+    balances = read_many_balances(principal.agency_id,
+                                  [wallet(sub.subaccount_id) for sub in visible], WALLET_ASSETS)
+    return [SubaccountView(sub, wallet_view(sub, balances[wallet(sub.subaccount_id)]))
+            for sub in visible], next_cursor
 
 
 # --------------------------------------------------------------------------- input rules
