@@ -126,9 +126,26 @@ def delete_rule(sub: Subaccount, tier: str | None) -> None:
 # ------------------------------------------------------------------ the usage hook
 
 
+Settings = tuple["Agency | None", "AutoRechargeRule | None"]
+
+
+def settings_keys(agency_id: str, subaccount_id: str, tier: str) -> list[tuple[str, str]]:
+    """Keys of what the hook needs (agency, rule): usage reads them with its own batch."""
+    return [(keys.agency_pk(agency_id), keys.AGENCY_SK),
+            (keys.agency_pk(agency_id), keys.auto_recharge_sk(subaccount_id, tier))]
+
+
+def settings_from(items: list[TableItem]) -> Settings:
+    """Pick the agency and the rule out of a batch read."""
+    agency = next((item for item in items if isinstance(item, Agency)), None)
+    rule = next((item for item in items if isinstance(item, AutoRechargeRule)), None)
+    return agency, rule
+
+
 def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
-                      balance_after: int) -> None:
-    """Called by usage ingestion after a debit. One BatchGetItem when nothing is configured.
+                      balance_after: int, settings: Settings | None = None) -> None:
+    """Called by usage ingestion after a debit. No read when ``settings`` are passed in
+    (usage fetches them with the balance), else one BatchGetItem.
 
     Never raises for a payment problem: the debit stands, and failures are recorded on the
     rule and notified.
@@ -136,14 +153,14 @@ def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_bef
     if balance_after >= balance_before or tier not in BASE_COST_MICROS:
         return
     try:
-        _after_debit(agency_id, subaccount_id, tier, balance_before, balance_after)
+        _after_debit(agency_id, subaccount_id, tier, balance_before, balance_after, settings)
     except Exception:  # the hook must never undo or fail a recorded debit
         log.exception("after-debit hook of %s/%s failed", subaccount_id, tier)
 
 
 def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
-                 balance_after: int) -> None:
-    agency, rule = _read_settings(agency_id, subaccount_id, tier)
+                 balance_after: int, settings: Settings | None) -> None:
+    agency, rule = settings or _read_settings(agency_id, subaccount_id, tier)
     if agency is not None and agency.low_balance_threshold_seconds is not None:
         threshold = agency.low_balance_threshold_seconds
         if balance_before >= threshold > balance_after:
@@ -157,15 +174,8 @@ def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: 
 
 def _read_settings(agency_id: str, subaccount_id: str, tier: str
                    ) -> tuple[Agency | None, AutoRechargeRule | None]:
-    agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
-    rule_key = (keys.agency_pk(agency_id), keys.auto_recharge_sk(subaccount_id, tier))
-    agency, rule = None, None
-    for item in TableItem.batch_get([agency_key, rule_key], consistent_read=True):
-        if isinstance(item, Agency):
-            agency = item
-        elif isinstance(item, AutoRechargeRule):
-            rule = item
-    return agency, rule
+    return settings_from(list(TableItem.batch_get(settings_keys(agency_id, subaccount_id, tier),
+                                                  consistent_read=True)))
 
 
 def _owner_email(agency: Agency | None) -> str | None:

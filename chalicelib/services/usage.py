@@ -106,18 +106,23 @@ def _counter_status(status: str) -> str:
     return normalized if normalized in CALL_STATUSES else "other"
 
 
-def _read_balance_and_hold(agency_id: str, sid: str, asset: str, call_id: str
-                           ) -> tuple[int, CallHold | None]:
-    """The wallet balance of one asset and the call's pending hold: one BatchGetItem."""
+def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id: str
+                       ) -> tuple[int, CallHold | None, Any]:
+    """One BatchGetItem: the wallet balance of the asset, the call's pending hold, and what
+    the auto-recharge / low-balance hook needs (so the hook reads nothing itself)."""
+    from chalicelib.services import auto_recharge
+
     balance_key = (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset))
     hold_key = (keys.call_hold_pk(agency_id, call_id), "HOLD")
+    wanted = [balance_key, hold_key, *auto_recharge.settings_keys(agency_id, sid, tier)]
+    items = list(TableItem.batch_get(wanted, consistent_read=True))
     balance, hold = 0, None
-    for item in TableItem.batch_get([balance_key, hold_key], consistent_read=True):
+    for item in items:
         if isinstance(item, LedgerBalance):
             balance = item.balance or 0
         elif isinstance(item, CallHold) and item.status == "held" and item.subaccount_id == sid:
             hold = item
-    return balance, hold
+    return balance, hold, auto_recharge.settings_from(items)
 
 
 def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
@@ -131,7 +136,8 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
     agency_id, sid = sub.agency_id, sub.subaccount_id
     asset = asset_of_tier(record.tier)
     for _attempt in range(DEBIT_ATTEMPTS):
-        balance, hold = _read_balance_and_hold(agency_id, sid, asset, record.call_id)
+        balance, hold, settings = _read_call_context(agency_id, sid, asset, record.tier,
+                                                     record.call_id)
         if hold is not None and hold.tier != record.tier:
             hold = None  # a hold on the other tier is left to expire
         held_seconds = hold.seconds if hold else 0
@@ -183,7 +189,7 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         except AlreadyPosted:
             raise DuplicateCall("call already recorded") from None
         _after_debit(agency_id, sid, record.tier, balance + held_seconds,
-                     balance + held_seconds - debited)
+                     balance + held_seconds - debited, settings)
         return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
                 "shortfall_seconds": shortfall}
     raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
@@ -204,17 +210,16 @@ def _close_hold_op(hold: CallHold, status: str) -> Any:
     )
 
 
-def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int) -> None:
+def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int,
+                 settings: Any) -> None:
     """Hook for auto-recharge and low-balance alerts (best effort: the debit stands)."""
     if before == after:
         return
-    try:
-        from chalicelib.services.auto_recharge import after_usage_debit
-    except ImportError:
-        return
+    from chalicelib.services.auto_recharge import after_usage_debit
+
     # A failed top-up is recorded and notified by auto-recharge itself; the debit stands.
     with contextlib.suppress(DomainError):
-        after_usage_debit(agency_id, sid, tier, before, after)
+        after_usage_debit(agency_id, sid, tier, before, after, settings)
 
 
 def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:

@@ -112,6 +112,10 @@ class TestOneTransactionPerMoneyOperation:
                        "duration_seconds": 30, "direction": "inbound", "status": "completed",
                        "started_at": "2026-11-20T10:00:00Z"}])
         assert dynamodb_calls.calls["TransactWriteItems"] == 1
+        # per record: one BatchGetItem (balance, hold, recharge settings) and the write;
+        # plus resolving the sub-account once per batch (pointer, item)
+        assert dynamodb_calls.calls["BatchGetItem"] == 1
+        assert dynamodb_calls.total == 4
         assert "Scan" not in dynamodb_calls.calls
 
 
