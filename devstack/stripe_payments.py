@@ -156,6 +156,7 @@ class PaymentsExtension:
             web.post("/v1/payment_intents", self.create_payment_intent),
             web.post("/v1/payment_intents/{id}/confirm", self.confirm_payment_intent),
             web.post("/v1/refunds", self.create_refund),
+            web.get("/v1/payment_intents", self.list_payment_intents),
             web.get("/v1/payment_methods", self.list_payment_methods),
             web.post("/v1/payment_methods/{id}/attach", self.attach_payment_method),
             web.post("/v1/payment_methods/{id}/detach", self.detach_payment_method),
@@ -348,6 +349,24 @@ class PaymentsExtension:
         query = dict(request.query)
         query.setdefault("type", "card")
         return await self.relay(request, "/v1/payment_methods?" + urlencode(query))
+
+    async def list_payment_intents(self, request: web.Request) -> web.Response:
+        """``GET /v1/payment_intents`` with Stripe's ``customer`` and ``created[gte]`` filters,
+        which localstripe refuses: list everything from it, then filter here."""
+        query = dict(request.query)
+        customer = query.pop("customer", None)
+        created_gte = query.pop("created[gte]", None)
+        limit = int(query.pop("limit", "10") or 10)
+        status, body = await self.call(request, "GET", "/v1/payment_intents", {"limit": 100})
+        if status != 200:
+            return self.respond(status, body)
+        items = [pi for pi in body.get("data", [])
+                 if (customer is None or pi.get("customer") == customer)
+                 and (created_gte is None or int(pi.get("created") or 0) >= int(created_gte))]
+        items.sort(key=lambda pi: int(pi.get("created") or 0), reverse=True)
+        body.update({"data": items[:limit], "has_more": len(items) > limit,
+                     "url": "/v1/payment_intents"})
+        return self.respond(200, body)
 
     async def list_customer_payment_methods(self, request: web.Request) -> web.Response:
         """``GET /v1/customers/{id}/payment_methods``."""

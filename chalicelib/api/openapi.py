@@ -41,6 +41,8 @@ def build_document() -> dict[str, Any]:
                     "description": "success",
                     "content": {"application/json": {"schema": {}}},
                 },
+                **({"204": {"description": "done, no content"}} if spec.method == "DELETE"
+                   else {}),
                 "4XX": {
                     "description": "error",
                     "content": {"application/json": {"schema": ERROR_REF}},

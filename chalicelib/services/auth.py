@@ -22,7 +22,7 @@ from chalicelib.store.identity import (
     LOGIN_THROTTLE_SK,
     LoginThrottle,
     clear_login_failures,
-    record_login_failure,
+    reserve_login_attempt,
 )
 
 INVALID_LOGIN = "email or password is incorrect"
@@ -66,18 +66,16 @@ def login(email: str, password: str) -> tuple[User, dict[str, Any]]:
     now_epoch = int(identity.now().timestamp())
     window = int(WINDOW.total_seconds())
     claim, throttle = _claim_and_throttle(email)
-    if (throttle is not None and (throttle.failures or 0) >= MAX_FAILURES
-            and throttle.window_start > now_epoch - window):
-        retry_after = throttle.window_start + window - now_epoch
+    if not reserve_login_attempt(email, now_epoch, window, MAX_FAILURES, throttle):
+        start = throttle.window_start if throttle is not None else now_epoch
         raise TooManyRequests("too many failed sign-in attempts; try again later",
-                              details={"retry_after_seconds": retry_after})
+                              details={"retry_after_seconds": max(start + window - now_epoch,
+                                                                  1)})
     user = _user_of_claim(claim)
     signed_in = _may_sign_in(user, password)  # always runs: same work for unknown emails
     if user is None or not signed_in:
-        record_login_failure(email, now_epoch, window)
         raise Unauthenticated(INVALID_LOGIN, code="invalid_credentials")
-    if throttle is not None:
-        clear_login_failures(email)
+    clear_login_failures(email)  # the attempt was counted in advance: a success undoes it
     return user, issue_token(user)
 
 

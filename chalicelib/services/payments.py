@@ -612,7 +612,11 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
     ``payment_intent.succeeded`` webhook (which carries the purchase id) still credits it.
     Never creates a charge.
     """
-    from chalicelib.stripe_gateway.payments import cancel_intent, retrieve_intent
+    from chalicelib.stripe_gateway.payments import (
+        cancel_intent,
+        find_intent_of_purchase,
+        retrieve_intent,
+    )
 
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     for item in list(store.due_items(store.PENDING_PURCHASES, as_of)):
@@ -627,17 +631,23 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
                 _drop_from_index(purchase)
                 counts["skipped"] += 1
                 continue
-            if not purchase.payment_intent_id:
-                fail(purchase, code="interrupted", decline_code=None,
-                     message="the charge request did not complete",
-                     notify=True)
-                counts["failed"] += 1
-                continue
-            intent = retrieve_intent(purchase.payment_intent_id)
+            if purchase.payment_intent_id:
+                intent = retrieve_intent(purchase.payment_intent_id)
+            else:
+                # Our request died before Stripe's answer reached us: Stripe may have
+                # charged anyway. Look the intent up by our purchase id before giving up.
+                intent = find_intent_of_purchase(
+                    purchase.customer_id, purchase.purchase_id,
+                    int(purchase.created_at.timestamp()) - 300)
+                if intent is None:
+                    fail(purchase, code="interrupted", decline_code=None,
+                         message="the charge request did not complete", notify=True)
+                    counts["failed"] += 1
+                    continue
             if (intent.status not in ("succeeded", "requires_payment_method", "canceled")
                     and as_of - purchase.created_at > ABANDON_AFTER):
-                cancel_intent(purchase.payment_intent_id)
-                intent = retrieve_intent(purchase.payment_intent_id)
+                cancel_intent(intent.payment_intent_id)
+                intent = retrieve_intent(intent.payment_intent_id)
             result = settle(purchase, intent)
             if result.status == "succeeded":
                 counts["succeeded"] += 1

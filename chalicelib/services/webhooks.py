@@ -123,7 +123,13 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         return {"received": True, "duplicate": True}
     except StripeEventMarker.DoesNotExist:
         pass
-    result = handler(event)
+    try:
+        result = handler(event)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # A correctly signed event whose object lacks what its type promises: refuse it
+        # cleanly (400, nothing written) instead of failing with a 500 forever.
+        log.warning("malformed %s event %s: %r", event["type"], event["id"], exc)
+        raise MalformedRequest(f"malformed {event['type']} event") from None
     effect = result if isinstance(result, Effect) else Effect(list(result))
     try:
         commit([marker_op(event), *effect.ops])

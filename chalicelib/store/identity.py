@@ -169,6 +169,42 @@ def record_login_failure(email: str, now_epoch: int, window_seconds: int) -> Non
     raise StorageUnavailable("could not record the failed login")
 
 
+def reserve_login_attempt(email: str, now_epoch: int, window_seconds: int,
+                          max_failures: int, known: LoginThrottle | None = None) -> bool:
+    """Count this attempt as a failure BEFORE the password is checked; False when the email
+    already used its ``max_failures`` attempts in the open window.
+
+    Reserving first (a conditional ``ADD``) is what makes the limit hold under parallel
+    guesses: N concurrent attempts cannot all pass a check made before any was counted.
+    A successful sign-in then clears the count. ``known`` (the row as just read, or None)
+    only picks which write to try first: one write in the common case.
+    """
+    item = LoginThrottle(keys.throttle_pk(email), LOGIN_THROTTLE_SK)
+    window_open = known is not None and known.window_start > now_epoch - window_seconds
+    for attempt in range(3):
+        if attempt > 0 or window_open:  # else no open window was seen: start one (put)
+            try:
+                item.update(
+                    actions=[LoginThrottle.failures.add(1)],
+                    condition=(LoginThrottle.window_start > now_epoch - window_seconds)
+                    & (LoginThrottle.failures < max_failures),
+                )
+                return True
+            except UpdateError as exc:
+                if not _condition_failed(exc):
+                    raise StorageUnavailable("the database is unavailable") from exc
+        fresh = LoginThrottle(keys.throttle_pk(email), LOGIN_THROTTLE_SK, failures=1,
+                              window_start=now_epoch, expires_at=now_epoch + window_seconds)
+        try:
+            fresh.save(condition=LoginThrottle.PK.does_not_exist()
+                       | (LoginThrottle.window_start <= now_epoch - window_seconds))
+            return True
+        except PutError as exc:
+            if not _condition_failed(exc):
+                raise StorageUnavailable("the database is unavailable") from exc
+    return False  # the window is open and its attempts are used up
+
+
 def clear_login_failures(email: str) -> None:
     """Forget the failed logins of an email (after a successful sign-in)."""
     try:

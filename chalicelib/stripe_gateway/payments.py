@@ -134,6 +134,23 @@ def retrieve_intent(payment_intent_id: str) -> IntentResult:
     return intent_result(intent)
 
 
+def find_intent_of_purchase(customer_id: str, purchase_id: str, created_since: int
+                            ) -> IntentResult | None:
+    """The PaymentIntent our request created for a purchase whose answer never came back.
+
+    Lists the customer's intents created since the purchase and matches our metadata; used
+    by reconciliation, so a charge Stripe made is found (and credited) instead of assumed
+    lost.
+    """
+    page = call_stripe(lambda: stripe_client().v1.payment_intents.list(
+        {"customer": customer_id, "created": {"gte": created_since}, "limit": 100}))
+    for intent in page.data:
+        metadata = _plain(intent).get("metadata") or {}
+        if metadata.get("purchase_id") == purchase_id:
+            return intent_result(intent)
+    return None
+
+
 def cancel_intent(payment_intent_id: str) -> None:
     """Cancel a PaymentIntent that will never be finished (reconciliation)."""
     call_stripe(lambda: stripe_client().v1.payment_intents.cancel(payment_intent_id))

@@ -136,11 +136,16 @@ class TestBoundedReads:
         assert call(app_client, "GET", "/v1/agency", token=agency.owner_token).status == 200
         assert dict(dynamodb_calls.calls) == {"BatchGetItem": 2}  # session + agency/slots
 
-    def test_login_is_three_reads(self, app_client, dynamodb_calls) -> None:
+    def test_login_is_three_reads_and_two_throttle_writes(self, app_client,
+                                                          dynamodb_calls) -> None:
         agency = create_agency(app_client)
         dynamodb_calls.reset()
         login(app_client, agency.owner_email, agency.owner_password)
-        assert dynamodb_calls.total == 3
+        reads = sum(dynamodb_calls.calls[op] for op in ("GetItem", "BatchGetItem", "Query"))
+        assert reads == 3
+        # the attempt is reserved before the password check, and cleared by the success
+        assert dynamodb_calls.calls["PutItem"] + dynamodb_calls.calls["DeleteItem"] == 2
+        assert dynamodb_calls.total == 5
 
 
 class TestPlanChangeSchedulesIncludedMinutes:
