@@ -399,10 +399,16 @@ def failure_ops(purchase: Purchase, *, code: str, decline_code: str | None, mess
 
 def complete(purchase: Purchase, intent_id: str, charge_id: str | None) -> Purchase:
     """Credit a succeeded charge (idempotent); returns the purchase as stored."""
-    # The webhook (or a concurrent retry) may have credited it first: that is success too.
-    with contextlib.suppress(AlreadyPosted):
+    try:
         commit(success_ops(purchase, intent_id, charge_id))
-    return store.get_purchase(purchase.agency_id, purchase.purchase_id) or purchase
+    except AlreadyPosted:
+        # The webhook (or a concurrent retry) credited it first: success too, read its state.
+        return store.get_purchase(purchase.agency_id, purchase.purchase_id) or purchase
+    # Our own commit wrote exactly this state: no need to read it back.
+    purchase.status = purchase.stripe_status = "succeeded"
+    purchase.charge_id = charge_id or purchase.charge_id
+    purchase.failure_code = purchase.decline_code = purchase.failure_message = None
+    return purchase
 
 
 def fail(purchase: Purchase, *, code: str, decline_code: str | None, message: str,
