@@ -49,21 +49,30 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _move_figures(asset: str, sent: int, received: int, from_price: int | None,
+                  to_price: int | None, value_micros: int) -> dict[str, Any]:
+    """The amounts and prices a quote and its confirmed move both show."""
+    minutes = asset in MINUTE_ASSETS
+    return {
+        "asset": asset,
+        "amount_sent": render_amount(asset, sent),
+        "amount_received": render_amount(asset, received),
+        "sent_seconds": sent if minutes else None,
+        "received_seconds": received if minutes else None,
+        "from_price": render_usd(from_price) if from_price is not None else None,
+        "to_price": render_usd(to_price) if to_price is not None else None,
+        "value_usd": render_usd(value_micros),
+    }
+
+
 def render_quote(quote: TransferQuote) -> dict[str, Any]:
     """API shape of a quote (minutes as decimal strings next to exact seconds)."""
-    minutes = quote.asset in MINUTE_ASSETS
     return {
         "quote_id": quote.quote_id,
         "from_subaccount_id": quote.from_subaccount_id,
         "to_subaccount_id": quote.to_subaccount_id,
-        "asset": quote.asset,
-        "amount_sent": render_amount(quote.asset, quote.amount_sent),
-        "amount_received": render_amount(quote.asset, quote.amount_received),
-        "sent_seconds": quote.amount_sent if minutes else None,
-        "received_seconds": quote.amount_received if minutes else None,
-        "from_price": render_usd(quote.from_price) if quote.from_price is not None else None,
-        "to_price": render_usd(quote.to_price) if quote.to_price is not None else None,
-        "value_usd": render_usd(quote.value_micros or 0),
+        **_move_figures(quote.asset, quote.amount_sent, quote.amount_received,
+                        quote.from_price, quote.to_price, quote.value_micros or 0),
         "status": quote.status,
         "expires_at": _iso(quote.valid_until),
     }
@@ -187,20 +196,13 @@ def confirm_move(principal: Principal, quote_id: str, now: datetime | None = Non
 
 def render_move(record: MoveRecord) -> dict[str, Any]:
     """API shape of a confirmed move."""
-    minutes = record.asset in MINUTE_ASSETS
     return {
         "id": record.transfer_id,
         "quote_id": record.quote_id,
         "from_subaccount_id": record.from_subaccount_id,
         "to_subaccount_id": record.to_subaccount_id,
-        "asset": record.asset,
-        "amount_sent": render_amount(record.asset, record.amount_sent),
-        "amount_received": render_amount(record.asset, record.amount_received),
-        "sent_seconds": record.amount_sent if minutes else None,
-        "received_seconds": record.amount_received if minutes else None,
-        "from_price": render_usd(record.from_price) if record.from_price is not None else None,
-        "to_price": render_usd(record.to_price) if record.to_price is not None else None,
-        "value_usd": render_usd(record.value_micros or 0),
+        **_move_figures(record.asset, record.amount_sent, record.amount_received,
+                        record.from_price, record.to_price, record.value_micros or 0),
         "created_by": record.created_by,
         "created_at": _iso(record.created_at),
     }
