@@ -301,7 +301,7 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
         transaction_id=f"recharge:{purchase_id}", customer_id=profile.customer_id
         if profile else "", payment_method_id=card, rule_ref=rule.tier,
     )
-    store.insert(purchase)
+    payments.record_pending(purchase)
     try:
         purchase = payments.charge(purchase, notify_failure=True)
     except (payments.PaymentDeclined, ValidationFailed):

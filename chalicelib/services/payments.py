@@ -59,7 +59,7 @@ from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import AlreadyPosted, ledger_ops
 from chalicelib.store.payments import PaymentProfile, Purchase, iso_z
 from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import ConditionFailed, Op, commit, update
+from chalicelib.store.transact import ConditionFailed, Op, commit, save, update
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +285,39 @@ def new_purchase(*, agency_id: str, purchase_id: str, source: str, subaccount_id
     )
 
 
+class _PurchaseExists(Conflict):
+    code = "purchase_exists"
+
+
+def _sub_key(purchase: Purchase) -> Subaccount:
+    return Subaccount(keys.agency_pk(purchase.agency_id),
+                      keys.subaccount_sk(purchase.subaccount_id))
+
+
+def _settled_op(purchase: Purchase) -> Op:
+    """Take the purchase off its sub-account's in-flight set (idempotent set DELETE)."""
+    return update(_sub_key(purchase),
+                  actions=[Subaccount.pending_purchase_ids.delete({purchase.purchase_id})])
+
+
 def record_pending(purchase: Purchase) -> Purchase | None:
-    """Save a new pending purchase; returns the existing one instead if the id is taken."""
-    if store.insert(purchase):
+    """Save a new pending purchase and mark it in flight on its (live) sub-account, in one
+    transaction; returns the existing purchase instead if the id is taken.
+
+    A sub-account removed meanwhile answers 404 and nothing is charged.
+    """
+    try:
+        commit([
+            save(purchase, condition=Purchase.PK.does_not_exist(),
+                 error=_PurchaseExists("purchase exists")),
+            update(_sub_key(purchase),
+                   actions=[Subaccount.pending_purchase_ids.add({purchase.purchase_id})],
+                   condition=Subaccount.status.is_in("active", "suspended"),
+                   error=NotFound("subaccount not found")),
+        ])
         return None
-    return store.get_purchase(purchase.agency_id, purchase.purchase_id)
+    except _PurchaseExists:
+        return store.get_purchase(purchase.agency_id, purchase.purchase_id)
 
 
 def credit_transaction(purchase: Purchase) -> LedgerTransaction:
@@ -352,6 +380,7 @@ def success_ops(purchase: Purchase, intent_id: str, charge_id: str | None,
                error=AlreadyPosted("purchase already credited")),
         stats_op(purchase.agency_id, purchase.subaccount_id, at.date(),
                  purchases_micros=purchase.charge_micros, profit_micros=purchase.profit_micros),
+        _settled_op(purchase),
     ]
 
 
@@ -382,7 +411,8 @@ def failure_ops(purchase: Purchase, *, code: str, decline_code: str | None, mess
     # the webhook core record the event alone, and ``fail`` report False.
     ops: list[Op] = [update(Purchase(purchase.PK, purchase.SK), actions,
                             condition=Purchase.status == "pending",
-                            error=AlreadyPosted("purchase already settled"))]
+                            error=AlreadyPosted("purchase already settled")),
+                     _settled_op(purchase)]
     if notify:
         kind, title = FAILURE_NOTICES.get(purchase.source, FAILURE_NOTICES["purchase"])
         ops.append(notification_op(

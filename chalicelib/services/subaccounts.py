@@ -723,6 +723,10 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
         sub = load_subaccount(principal, subaccount_id, Action.MANAGE_SUBACCOUNT)
         if sub.is_primary:
             raise primary_protected()
+        if sub.pending_purchase_ids:
+            # A charge in flight would credit a removed wallet: finish it first.
+            raise Conflict("a purchase for this sub-account is still being charged; retry "
+                           "in a moment", code="purchase_in_progress")
         agency_id = sub.agency_id
         destination = _destination(agency_id, sub, destination_id)
         primary_id = get_agency(agency_id).primary_subaccount_id
@@ -768,6 +772,7 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                    actions=[Subaccount.status.set("removed"), Subaccount.removed_at.set(now)],
                    condition=Subaccount.status.is_in(*LIVE_STATUSES)
                    & (Subaccount.price_version == sub.price_version)
+                   & Subaccount.pending_purchase_ids.does_not_exist()
                    & generation_condition(sub),
                    error=_changed()),
             check(subaccount_key(agency_id, destination.subaccount_id),

@@ -35,6 +35,7 @@ from chalicelib.store.ledger import (
     read_balances,
 )
 from chalicelib.store.pagination import decode_cursor, encode_cursor
+from chalicelib.store.transact import check
 
 
 def wallet_view(sub: Subaccount, balances: dict[str, BalanceView] | None = None
@@ -171,6 +172,11 @@ def adjust_balance(subaccount_id: str, asset: str, amount: object, reason: str,
             memo=reason,
             metadata={"reason": reason},
         ),
+        # the sub-account may have been removed since it was read: never credit a removed one
+        also=[check(Subaccount(keys.agency_pk(sub.agency_id),
+                               keys.subaccount_sk(sub.subaccount_id)),
+                    Subaccount.status.is_in("active", "suspended"),
+                    NotFound("subaccount not found"))],
         now=now or utcnow(),
     )
     return {**render_transaction(sub.agency_id, transaction_id), "asset": asset,

@@ -7,6 +7,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 
 from chalicelib.store import keys
@@ -64,6 +65,9 @@ class Subaccount(TableItem, discriminator="Subaccount"):
     # Bumped by every resource write (create, status change, delete) in the same transaction,
     # so suspend / restore / removal can require that the resources they read did not change.
     resource_generation = IntegerAttribute(null=True)
+    # Purchases recorded but not yet settled (set ADD on record, DELETE on settle: both
+    # idempotent). Removal requires it absent, so a charge never lands on a removed wallet.
+    pending_purchase_ids = UnicodeSetAttribute(null=True)
     created_at = UTCDateTimeText()
     removed_at = UTCDateTimeText(null=True)
 
