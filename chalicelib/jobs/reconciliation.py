@@ -33,6 +33,7 @@ from chalicelib.domain.money import micros_to_cents
 from chalicelib.domain.payouts import FailureStage, PayoutStatus, payout_transaction_id
 from chalicelib.jobs import job_summary
 from chalicelib.store import keys
+from chalicelib.store.base import sortable_time
 from chalicelib.store.connect import (
     PAYOUT_RECORDS,
     UNSENT_TRANSFERS,
@@ -57,7 +58,7 @@ def _epoch(moment: datetime) -> int:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return sortable_time(moment)
 
 
 def _posted_amount(agency_id: str, transaction_id: str, account_prefix: str) -> int | None:

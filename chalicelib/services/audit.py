@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.store import keys
 from chalicelib.store.activity import AuditEvent
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import sortable_time, utcnow
 from chalicelib.store.transact import Op, save
 
 
@@ -21,7 +21,7 @@ def audit_op(agency_id: str, actor_user_id: str, action: str, *, subaccount_id: 
     return save(
         AuditEvent(
             keys.audit_pk(agency_id),
-            f"{when.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}",
+            keys.timeline_sk(sortable_time(when), event_id),
             agency_id=agency_id,
             event_id=event_id,
             action=action,

@@ -15,9 +15,8 @@ from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.roles import Action, Principal, authorize_agency
 from chalicelib.store import keys
 from chalicelib.store.activity import AuditEvent
+from chalicelib.store.base import sortable_time
 from chalicelib.store.pagination import decode_cursor, encode_cursor
-
-_SK_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def parse_moment(value: str | None, field: str, *, end: bool) -> str | None:
@@ -29,7 +28,7 @@ def parse_moment(value: str | None, field: str, *, end: bool) -> str | None:
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            bound = moment.strftime(_SK_TIME)
+            bound = sortable_time(moment)
             return f"{day.isoformat()}T23:59:59.999999Z#~" if end else bound
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -37,7 +36,7 @@ def parse_moment(value: str | None, field: str, *, end: bool) -> str | None:
                                details={"field": field}) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    bound = moment.astimezone(UTC).strftime(_SK_TIME)
+    bound = sortable_time(moment)
     return f"{bound}#~" if end else bound
 
 
@@ -51,7 +50,7 @@ def render_event(event: AuditEvent) -> dict[str, Any]:
         "target": event.target,
         "before": event.before,
         "after": event.after,
-        "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": sortable_time(event.at),
     }
 
 

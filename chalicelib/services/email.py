@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from chalicelib.config import get_settings
 from chalicelib.store import keys
 from chalicelib.store.activity import OutboxMessage
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import sortable_time, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class OutboxSender:
         now = utcnow()
         OutboxMessage(
             keys.OUTBOX_PK,
-            f"{now.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{uuid.uuid4().hex}",
+            keys.timeline_sk(sortable_time(now), uuid.uuid4().hex),
             to=to.lower(),
             subject=subject,
             body=body,
@@ -85,7 +85,7 @@ def list_outbox(to: str | None = None, limit: int = 100) -> list[dict[str, Any]]
             "to": item.to,
             "subject": item.subject,
             "body": item.body,
-            "sent_at": item.sent_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "sent_at": sortable_time(item.sent_at),
         })
         if len(messages) >= limit:
             break

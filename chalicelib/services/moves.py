@@ -29,7 +29,7 @@ from chalicelib.services.access import load_subaccount
 from chalicelib.services.wallets import parse_wallet_amount, render_amount
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import sortable_time, utcnow
 from chalicelib.store.ledger import InsufficientBalance, post_transaction, read_balance
 from chalicelib.store.movements import MoveRecord, TransferQuote
 from chalicelib.store.pagination import decode_cursor, encode_cursor
@@ -162,7 +162,7 @@ def confirm_move(principal: Principal, quote_id: str, now: datetime | None = Non
         postings.append(Posting(rounding(quote.from_subaccount_id), asset, sent - received))
     transaction_id = f"move:{quote.quote_id}"
     record = MoveRecord(
-        keys.transfers_pk(agency_id), f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{transaction_id}",
+        keys.transfers_pk(agency_id), keys.timeline_sk(sortable_time(at), transaction_id),
         agency_id=agency_id, transfer_id=transaction_id, quote_id=quote.quote_id,
         from_subaccount_id=quote.from_subaccount_id, to_subaccount_id=quote.to_subaccount_id,
         asset=asset, amount_sent=sent, amount_received=received, from_price=quote.from_price,

@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.store import keys
 from chalicelib.store.activity import Notification
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import sortable_time, utcnow
 from chalicelib.store.transact import Op, save
 
 
@@ -21,7 +21,7 @@ def notification_op(agency_id: str, kind: str, message: str, *,
     return save(
         Notification(
             keys.notifications_pk(agency_id),
-            f"{when.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{notification_id}",
+            keys.timeline_sk(sortable_time(when), notification_id),
             agency_id=agency_id,
             notification_id=notification_id,
             type=kind,

@@ -51,7 +51,7 @@ from chalicelib.domain.payouts import (
 from chalicelib.domain.roles import Action, Principal, authorize_agency
 from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import sortable_time, utcnow
 from chalicelib.store.connect import (
     PAYOUT_RECORDS,
     SWEEP_JOB,
@@ -105,7 +105,7 @@ class PayoutStateChanged(Conflict):
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return sortable_time(moment)
 
 
 # -- schedule --------------------------------------------------------------------------------

@@ -49,16 +49,24 @@ class IntegerAttribute(NumberAttribute):
         return int(value)
 
 
+SORTABLE_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def sortable_time(moment: datetime) -> str:
+    """An aware datetime as fixed-width UTC text that sorts like time (keys, stored times)."""
+    return moment.astimezone(UTC).strftime(SORTABLE_TIME_FORMAT)
+
+
 class UTCDateTimeText(UnicodeAttribute):
     """An aware UTC datetime stored as sortable ISO-8601 text (``2026-11-25T19:08:50Z``)."""
 
     def serialize(self, value: Any) -> str:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError(f"{self.attr_name} must be an aware datetime")
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return sortable_time(value)
 
     def deserialize(self, value: str) -> datetime:  # type: ignore[override]
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        return datetime.strptime(value, SORTABLE_TIME_FORMAT).replace(tzinfo=UTC)
 
 
 class LookupIndex(GlobalSecondaryIndex["TableItem"]):

@@ -230,3 +230,9 @@ RECONCILIATION_PK = "RECONCILIATION"
 def call_hold_pk(agency_id: str, call_id: str) -> str:
     """A call hold: seconds reserved at authorization, settled by the call's usage record."""
     return f"HOLD#{agency_id}#{call_id}"
+
+
+def timeline_sk(at_iso: str, item_id: str) -> str:
+    """Sort key of an item in a time-ordered partition (audit, notifications, outbox,
+    transfers): the sortable time first, then the id so that equal times stay distinct."""
+    return f"{at_iso}#{item_id}"

@@ -18,7 +18,13 @@ from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ledger import LedgerTransaction, is_non_negative
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, utcnow
+from chalicelib.store.base import (
+    IntegerAttribute,
+    TableItem,
+    UTCDateTimeText,
+    sortable_time,
+    utcnow,
+)
 from chalicelib.store.transact import Op, commit, save, update
 
 
@@ -94,7 +100,7 @@ def ledger_ops(tx: LedgerTransaction, now: datetime | None = None,
     """
     expected_versions = expected_versions or {}
     at = now or utcnow()
-    at_iso = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at_iso = sortable_time(at)
     ops: list[Op] = [
         save(
             LedgerTransactionRecord(
