@@ -28,17 +28,22 @@ function inviteButton(secondaries, reload) {
   return h("button", { class: "button primary", type: "button", "data-testid": "invite-user", onclick: () => inviteDialog(secondaries, reload) }, "+ Invite User");
 }
 
-export async function usersTab(panel, tools) {
-  clear(panel, loading("Loading users…"));
-  let users;
-  let secondaries;
+// Both tabs load their list with the sub-account names; a failure is shown in the panel.
+async function loadTab(panel, label, path, key) {
+  clear(panel, loading(label));
   try {
-    [users, secondaries] = await Promise.all([listAll("/v1/users", "users"), secondaryNames()]);
+    const [items, secondaries] = await Promise.all([listAll(path, key), secondaryNames()]);
+    return { items, secondaries, names: new Map(secondaries.map((s) => [s.id, s.name])) };
   } catch (failure) {
     clear(panel, h("p", { class: "form-error", role: "alert" }, failure.words));
-    return;
+    return null;
   }
-  const names = new Map(secondaries.map((s) => [s.id, s.name]));
+}
+
+export async function usersTab(panel, tools) {
+  const loaded = await loadTab(panel, "Loading users…", "/v1/users", "users");
+  if (!loaded) return;
+  const { items: users, secondaries, names } = loaded;
   const reload = () => usersTab(panel, tools);
   const myId = tools.context.me?.user?.id;
   const actions = (user) => {
@@ -83,16 +88,9 @@ export async function usersTab(panel, tools) {
 }
 
 export async function pendingTab(panel, tools) {
-  clear(panel, loading("Loading invitations…"));
-  let invitations;
-  let secondaries;
-  try {
-    [invitations, secondaries] = await Promise.all([listAll("/v1/invitations", "invitations"), secondaryNames()]);
-  } catch (failure) {
-    clear(panel, h("p", { class: "form-error", role: "alert" }, failure.words));
-    return;
-  }
-  const names = new Map(secondaries.map((s) => [s.id, s.name]));
+  const loaded = await loadTab(panel, "Loading invitations…", "/v1/invitations", "invitations");
+  if (!loaded) return;
+  const { items: invitations, secondaries, names } = loaded;
   const reload = () => pendingTab(panel, tools);
   const actions = (invitation) => {
     const resend = h("button", { class: "button small", type: "button", "data-testid": "resend" }, "Resend");
