@@ -61,14 +61,15 @@ class AgencyFixture:
 
 
 def create_agency(client: Any, *, plan: str = "agency_pro",
-                  subscription_start: str = "2026-01-31", name: str = "Acme Agency"
-                  ) -> AgencyFixture:
-    """Create an agency and sign its owner in."""
+                  subscription_start: str = "2026-01-31", name: str = "Acme Agency",
+                  timezone: str | None = None) -> AgencyFixture:
+    """Create an agency (in ``timezone``, else the default UTC) and sign its owner in."""
     n = next(_counter)
     email, password = f"owner{n}@acme{n}.example.com", "owner-password-1"
     created = call(client, "POST", "/v1/platform/agencies", platform=True, body={
         "name": name, "owner_email": email, "owner_password": password, "plan": plan,
         "subscription_start": subscription_start,
+        **({"timezone": timezone} if timezone is not None else {}),
     })
     assert created.status == 201, created.body
     token = login(client, email, password)

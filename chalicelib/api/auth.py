@@ -51,6 +51,7 @@ def me(ctx: RequestContext) -> dict[str, Any]:
         "user": {"id": principal.user_id, "email": principal.email, "role": principal.role.value},
         "role": principal.role.value,
         "agency_id": principal.agency_id,
+        "timezone": principal.timezone,  # the agency's: report dates are in it
         "subaccount_access": "all" if principal.access_all else "specific",
         "accessible_subaccount_ids": visible,
     }

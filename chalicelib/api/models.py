@@ -42,6 +42,7 @@ class CreateAgencyBody(StrictBody):
     owner_password: str = Field(min_length=1, max_length=256)
     plan: str = Field(min_length=1, max_length=64)
     subscription_start: date
+    timezone: str = Field(default="UTC", min_length=1, max_length=64)  # IANA name
 
 
 class LoginBody(StrictBody):

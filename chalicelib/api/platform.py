@@ -26,7 +26,7 @@ def create_agency(ctx: RequestContext) -> dict[str, Any]:
     body: CreateAgencyBody = ctx.body
     created = create(name=body.name, owner_email=body.owner_email,
                      owner_password=body.owner_password, plan=body.plan,
-                     subscription_start=body.subscription_start)
+                     subscription_start=body.subscription_start, timezone=body.timezone)
     return {
         "agency": render_agency(created.agency, slots_used=0),
         "primary_subaccount": render_subaccount(created.primary),

@@ -7,8 +7,9 @@ rendered once at the end: minutes with ``render_minutes`` (2 decimals, rounded d
 the exact seconds, USD with ``render_usd``. Totals are sums of the integers, never of the
 rendered strings.
 
-Days are UTC dates: the counters are keyed by the UTC date of the event, so ``from`` and
-``to`` are UTC dates too (see README "Reports").
+Days are dates in the agency's timezone: each counter row is keyed by the local date of its
+event (``domain.timezones``), so ``from`` and ``to`` are local dates too, and every answer
+names the timezone it speaks in (README "Reports").
 """
 
 from __future__ import annotations
@@ -25,12 +26,10 @@ from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.money import minutes_cost, render_minutes, render_usd
 from chalicelib.domain.plans import TIERS
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 
 #: Longest custom range, both ends included (a leap year).
 MAX_RANGE_DAYS = 366
-
-#: The timezone in which report dates are read (counters are keyed by UTC day).
-REPORT_TIMEZONE = "UTC"
 
 #: Call statuses counted one by one; any other status counts as ``other``.
 CALL_STATUSES = ("completed", "failed", "busy", "no_answer", "canceled", "other")
@@ -62,10 +61,12 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 @dataclass(frozen=True)
 class DateRange:
-    """An inclusive range of dates (``start`` ≤ ``end``, at most ``MAX_RANGE_DAYS`` days)."""
+    """An inclusive range of dates (``start`` ≤ ``end``, at most ``MAX_RANGE_DAYS`` days),
+    read as calendar days of ``timezone`` (an IANA name, the agency's)."""
 
     start: date
     end: date
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def day_count(self) -> int:
@@ -93,15 +94,19 @@ def parse_report_date(raw: str | None, field_name: str) -> date:
                                details={"field": field_name}) from None
 
 
-def parse_date_range(raw_from: str | None, raw_to: str | None) -> DateRange:
-    """Validate ``from``/``to`` (inclusive): both required, ``to`` ≥ ``from``, ≤ 366 days."""
+def parse_date_range(raw_from: str | None, raw_to: str | None,
+                     timezone: str = DEFAULT_TIMEZONE) -> DateRange:
+    """Validate ``from``/``to`` (inclusive): both required, ``to`` ≥ ``from``, ≤ 366 days.
+
+    The dates are days of ``timezone`` (the agency's).
+    """
     start = parse_report_date(raw_from, "from")
     end = parse_report_date(raw_to, "to")
     if end < start:
         raise ValidationFailed("to must not be before from",
                                details={"field": "to", "from": start.isoformat(),
                                         "to": end.isoformat()})
-    span = DateRange(start, end)
+    span = DateRange(start, end, timezone)
     if span.day_count > MAX_RANGE_DAYS:
         raise ValidationFailed(f"a report covers at most {MAX_RANGE_DAYS} days",
                                details={"field": "to", "days": span.day_count,
@@ -221,7 +226,7 @@ def render_report(report: SubaccountReport) -> dict[str, Any]:
         "name": report.facts.name,
         "from": report.span.start.isoformat(),
         "to": report.span.end.isoformat(),
-        "timezone": REPORT_TIMEZONE,
+        "timezone": report.span.timezone,
         "minutes_used": _minutes(totals),
         "seconds_used": _seconds(totals),
         "shortfall_seconds": totals["shortfall_seconds"],
@@ -260,7 +265,7 @@ def render_report_list(reports: Sequence[SubaccountReport], span: DateRange) -> 
     return {
         "from": span.start.isoformat(),
         "to": span.end.isoformat(),
-        "timezone": REPORT_TIMEZONE,
+        "timezone": span.timezone,
         "subaccounts": [render_report(report) for report in reports],
         "totals": render_totals(reports),
     }

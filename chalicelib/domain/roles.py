@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 
 
 class Role(StrEnum):
@@ -63,6 +64,9 @@ class Principal:
     email: str = ""
     access_all: bool = True
     subaccount_ids: frozenset[str] = field(default_factory=frozenset)
+    #: The agency's timezone (read with the user on every request): report dates and the
+    #: day a money event is counted on.
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def is_manager(self) -> bool:

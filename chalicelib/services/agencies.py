@@ -9,6 +9,7 @@ from datetime import date
 from chalicelib.domain.errors import Conflict, ValidationFailed
 from chalicelib.domain.plans import BASE_COST_MICROS, PLANS
 from chalicelib.domain.roles import Role
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE, require_known_timezone
 from chalicelib.services.passwords import check_password_rules, hash_password
 from chalicelib.store import keys
 from chalicelib.store.accounts import (
@@ -53,18 +54,22 @@ class CreatedAgency:
 
 
 def create_agency(*, name: str, owner_email: str, owner_password: str, plan: str,
-                  subscription_start: date) -> CreatedAgency:
-    """Create the agency, its primary sub-account and its owner in one transaction."""
+                  subscription_start: date, timezone: str = DEFAULT_TIMEZONE) -> CreatedAgency:
+    """Create the agency, its primary sub-account and its owner in one transaction.
+
+    ``timezone`` (an IANA name, default UTC) is the one its reports speak in.
+    """
     if plan not in PLANS:
         raise ValidationFailed(f"unknown plan {plan!r}", details={"field": "plan",
                                                                    "plans": sorted(PLANS)})
+    require_known_timezone(timezone)
     check_password_rules(owner_password)
     now = utcnow()
     agency_id, primary_id, owner_id = new_id("agy"), new_id("sub"), new_id("usr")
     email = owner_email.strip().lower()
     agency = Agency(
         keys.agency_pk(agency_id), keys.AGENCY_SK,
-        agency_id=agency_id, name=name, plan=plan,
+        agency_id=agency_id, name=name, plan=plan, timezone=timezone,
         subscription_start=subscription_start.isoformat(), owner_user_id=owner_id,
         primary_subaccount_id=primary_id, created_at=now,
     )

@@ -224,7 +224,7 @@ def _build_purchase(rule: AutoAllocationRule, agency: Agency, purchase_id: str,
         tier=tier, basic_seconds=basic * SECONDS_PER_MINUTE,
         premium_seconds=premium * SECONDS_PER_MINUTE, price=price,
         transaction_id=f"allocation:{rule.subaccount_id}:{rule.period}",
-        customer_id=customer_id, payment_method_id=card,
+        customer_id=customer_id, payment_method_id=card, timezone=agency.timezone,
         rule_ref=f"{rule.period}#{rule.attempt or 0}",
     )
 

@@ -300,6 +300,7 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
         premium_seconds=seconds if rule.tier == "premium" else 0, price=price,
         transaction_id=f"recharge:{purchase_id}", customer_id=profile.customer_id
         if profile else "", payment_method_id=card, rule_ref=rule.tier,
+        timezone=agency.timezone if agency is not None else None,
     )
     payments.record_pending(purchase)
     try:

@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
@@ -32,6 +31,7 @@ from chalicelib.domain.roles import (
     Role,
     authorize_agency,
 )
+from chalicelib.domain.timezones import require_known_timezone
 from chalicelib.services.agencies import claim_email_op, new_id
 from chalicelib.services.audit import audit_op
 from chalicelib.services.email import send_email
@@ -544,10 +544,7 @@ def update_agency(principal: Principal, changes: dict[str, Any]) -> AgencyView:
         if renewal is not None:
             ops.append(renewal)
     if "timezone" in changes:
-        try:
-            ZoneInfo(changes["timezone"])
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise ValidationFailed("unknown timezone", details={"field": "timezone"}) from None
+        require_known_timezone(changes["timezone"])
         actions.append(Agency.timezone.set(changes["timezone"]))
     before = _agency_settings(agency)
     after = dict(before)

@@ -178,9 +178,11 @@ def confirm_move(principal: Principal, quote_id: str, now: datetime | None = Non
         save(record),
     ]
     if asset in MINUTE_ASSETS:
-        day = at.date()
-        also.append(stats_op(agency_id, quote.from_subaccount_id, day, moved_out_seconds=sent))
-        also.append(stats_op(agency_id, quote.to_subaccount_id, day, moved_in_seconds=received))
+        zone = principal.timezone
+        also.append(stats_op(agency_id, quote.from_subaccount_id, at, zone,
+                             moved_out_seconds=sent))
+        also.append(stats_op(agency_id, quote.to_subaccount_id, at, zone,
+                             moved_in_seconds=received))
     post_transaction(
         LedgerTransaction(agency_id=agency_id, transaction_id=transaction_id, code=Code.MOVE,
                           postings=tuple(postings), subaccount_id=quote.from_subaccount_id,

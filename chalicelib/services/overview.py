@@ -16,21 +16,14 @@ from chalicelib.domain.ledger import AGENCY_PROFIT, Asset
 from chalicelib.domain.money import render_minutes, render_usd
 from chalicelib.domain.payouts import PAYOUT_THRESHOLD_MICROS, ConnectStatus, decide_payout
 from chalicelib.domain.roles import Action, Principal, authorize_agency
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE, local_date
 from chalicelib.services.access import get_agency
 from chalicelib.services.payouts import latest_payout, render_payout
+from chalicelib.services.reports import agency_usage_totals
 from chalicelib.store.connect import ConnectAccount, get_connect_account, get_schedule
 from chalicelib.store.ledger import read_balance
 
 log = logging.getLogger(__name__)
-
-
-def _period_totals(agency_id: str, start: date, end: date) -> dict[str, Any] | None:
-    """The reports feature's totals for the period (None if that feature is unavailable)."""
-    try:
-        from chalicelib.services.reports import agency_usage_totals
-    except ImportError:  # TODO(reports): the function ships with the reports feature
-        return None
-    return agency_usage_totals(agency_id, start, end)
 
 
 def action_needed(connect: ConnectAccount | None, available_micros: int) -> list[dict[str, Any]]:
@@ -66,15 +59,15 @@ def monthly_overview(principal: Principal, today: date | None = None) -> dict[st
     authorize_agency(principal, Action.VIEW_OVERVIEW)
     agency_id = principal.agency_id
     agency = get_agency(agency_id)
-    day = today or datetime.now(UTC).date()
+    day = today or local_date(datetime.now(UTC), agency.timezone)  # the period in its dates
     start, end_exclusive = current_period(date.fromisoformat(agency.subscription_start), day)
     end = end_exclusive - timedelta(days=1)
     connect = get_connect_account(agency_id)
     schedule = get_schedule(agency_id) if connect is not None else None
     available = read_balance(agency_id, AGENCY_PROFIT, Asset.USD.value).balance
     last = latest_payout(agency_id)
-    totals = _period_totals(agency_id, start, end)
-    used = (totals or {}).get("total_used_seconds") or {}
+    totals = agency_usage_totals(agency_id, start, end)
+    used = totals["total_used_seconds"]
     basic, premium = int(used.get("basic", 0)), int(used.get("premium", 0))
     decision = decide_payout(
         available,
@@ -84,7 +77,8 @@ def monthly_overview(principal: Principal, today: date | None = None) -> dict[st
     return {
         "period_start": start.isoformat(),
         "period_end": end.isoformat(),
-        "profit_this_period_usd": render_usd(int(totals["profit_micros"])) if totals else None,
+        "timezone": agency.timezone or DEFAULT_TIMEZONE,
+        "profit_this_period_usd": render_usd(totals["profit_micros"]),
         "available_profit_usd": render_usd(available),
         "payout_threshold_usd": render_usd(PAYOUT_THRESHOLD_MICROS),
         "next_payout_date": schedule.next_date if schedule is not None else None,

@@ -27,7 +27,9 @@ from chalicelib.domain.money import cents_to_micros
 from chalicelib.services.notifications import notification_op
 from chalicelib.services.payments import failure_ops, success_ops
 from chalicelib.services.webhooks import on
+from chalicelib.store import keys
 from chalicelib.store import payments as store
+from chalicelib.store.accounts import Agency
 from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import ledger_ops, read_balance
 from chalicelib.store.payments import Purchase
@@ -97,6 +99,15 @@ def intent_failed(event: dict[str, Any]) -> list[Op]:
                        intent_id=intent.payment_intent_id)
 
 
+def _agency_timezone(agency_id: str) -> str | None:
+    """The agency's timezone now (a refund is counted on today's local date, whatever the
+    timezone was when the purchase was made)."""
+    try:
+        return Agency.get(keys.agency_pk(agency_id), keys.AGENCY_SK).timezone
+    except Agency.DoesNotExist:
+        return None
+
+
 def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -> list[Op]:
     """Reverse what a (partial, cumulative) refund takes back.
 
@@ -152,7 +163,8 @@ def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -
             Purchase.profit_held_micros.add(-from_held),
         ], condition=Purchase.refunded_cents == previous,
             error=PurchaseNotSettled("the purchase's refund state changed; retry")),
-        stats_op(purchase.agency_id, sid, now.date(), refunds_micros=refund_micros,
+        stats_op(purchase.agency_id, sid, now, _agency_timezone(purchase.agency_id),
+                 refunds_micros=refund_micros,
                  profit_micros=-profit_delta),
         notification_op(purchase.agency_id, "purchase_refunded",
                         f"A payment of {purchase.source} {purchase.purchase_id} was refunded.",

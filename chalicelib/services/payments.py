@@ -266,9 +266,12 @@ def price_purchase(minutes: int, price_micros: int, base_micros: int) -> PriceBr
 def new_purchase(*, agency_id: str, purchase_id: str, source: str, subaccount_id: str,
                  payer_subaccount_id: str, tier: str, basic_seconds: int, premium_seconds: int,
                  price: PriceBreakdown, transaction_id: str, customer_id: str,
-                 payment_method_id: str, rule_ref: str | None = None,
+                 payment_method_id: str, timezone: str | None, rule_ref: str | None = None,
                  now: datetime | None = None) -> Purchase:
-    """An unsaved pending purchase, in the reconciliation index until it is finished."""
+    """An unsaved pending purchase, in the reconciliation index until it is finished.
+
+    ``timezone`` is the agency's: the day the settled purchase is counted on in reports.
+    """
     at = now or utcnow()
     return Purchase(
         keys.purchases_pk(agency_id), purchase_id,
@@ -279,7 +282,7 @@ def new_purchase(*, agency_id: str, purchase_id: str, source: str, subaccount_id
         profit_micros=price.profit_micros, amount_cents=price.amount_cents,
         transaction_id=transaction_id, customer_id=customer_id,
         payment_method_id=payment_method_id, status="pending", rule_ref=rule_ref,
-        created_at=at,
+        timezone=timezone, created_at=at,
         DUEPK=keys.due_pk(store.PENDING_PURCHASES),
         DUESK=keys.due_sk(iso_z(at + RECONCILE_AFTER), f"{agency_id}#{purchase_id}"),
     )
@@ -378,7 +381,7 @@ def success_ops(purchase: Purchase, intent_id: str, charge_id: str | None,
         update(Purchase(purchase.PK, purchase.SK), actions,
                condition=Purchase.status != "succeeded",
                error=AlreadyPosted("purchase already credited")),
-        stats_op(purchase.agency_id, purchase.subaccount_id, at.date(),
+        stats_op(purchase.agency_id, purchase.subaccount_id, at, purchase.timezone,
                  purchases_micros=purchase.charge_micros, profit_micros=purchase.profit_micros),
         _settled_op(purchase),
     ]
@@ -598,7 +601,7 @@ def purchase_minutes(principal: Principal, sub: Subaccount, *, tier: object, min
         basic_seconds=seconds if tier == "basic" else 0,
         premium_seconds=seconds if tier == "premium" else 0, price=price,
         transaction_id=f"purchase:{purchase_id}", customer_id=profile.customer_id,
-        payment_method_id=card,
+        payment_method_id=card, timezone=principal.timezone,
     )
     existing = record_pending(purchase)
     if existing is not None:

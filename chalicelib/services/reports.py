@@ -6,8 +6,9 @@ partition (already needed for access), each sub-account's range is ONE Query of 
 BatchGetItem (two known keys per sub-account). Agency-wide figures are sums of per-sub-account
 counters; there is no agency-wide counter row (SPEC "No hot items").
 
-Days are UTC dates, because the counters are keyed by the UTC date of each event (README
-"Reports"); "today" for the next billing date is today in UTC as well.
+Days are dates in the agency's timezone (the caller's principal carries it, read with the
+user on every request), because each counter row is keyed by the local date of its event
+(README "Reports"); "today" for the next billing date is today in that timezone as well.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from chalicelib.domain.reporting import (
     sum_counters,
 )
 from chalicelib.domain.roles import Action, Principal
+from chalicelib.domain.timezones import local_date
 from chalicelib.services.access import load_subaccount, visible_subaccounts
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
@@ -38,8 +40,8 @@ from chalicelib.store.ledger import read_many_balances
 from chalicelib.store.stats import read_days
 
 
-def _today() -> date:
-    return utcnow().date()
+def _today(timezone: str) -> date:
+    return local_date(utcnow(), timezone)
 
 
 def counters_by_day(agency_id: str, subaccount_id: str, span: DateRange) -> dict[date, Counters]:
@@ -86,19 +88,19 @@ def _reports(subs: Sequence[Subaccount], span: DateRange, today: date,
 def subaccount_report(principal: Principal, subaccount_id: str, raw_from: str | None,
                       raw_to: str | None, *, today: date | None = None) -> SubaccountReport:
     """One sub-account's report with its daily series (404 outside the caller's reach)."""
-    span = parse_date_range(raw_from, raw_to)
+    span = parse_date_range(raw_from, raw_to, principal.timezone)
     sub = load_subaccount(principal, subaccount_id, Action.READ_REPORTS)
-    return _reports([sub], span, today or _today(), include_daily=True)[0]
+    return _reports([sub], span, today or _today(span.timezone), include_daily=True)[0]
 
 
 def subaccounts_report(principal: Principal, raw_from: str | None, raw_to: str | None, *,
                        include_daily: bool = True,
                        today: date | None = None) -> tuple[DateRange, list[SubaccountReport]]:
     """Reports of every sub-account the caller may see, primary first, then by name."""
-    span = parse_date_range(raw_from, raw_to)
+    span = parse_date_range(raw_from, raw_to, principal.timezone)
     subs = sorted(visible_subaccounts(principal),
                   key=lambda s: (not s.is_primary, s.name.lower(), s.subaccount_id))
-    return span, _reports(subs, span, today or _today(), include_daily)
+    return span, _reports(subs, span, today or _today(span.timezone), include_daily)
 
 
 def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
@@ -114,7 +116,7 @@ def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
 
 
 def agency_usage_totals(agency_id: str, start: date, end: date) -> dict[str, Any]:
-    """Figures of the whole agency from ``start`` to ``end`` inclusive (UTC dates).
+    """Figures of the whole agency from ``start`` to ``end`` inclusive (its local dates).
 
     Sums every sub-account the agency ever had, removed ones included (their usage and
     purchases happened in the range): one Query for the sub-accounts, then one Query per

@@ -15,6 +15,7 @@ import jwt
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import Unauthenticated
 from chalicelib.domain.roles import Principal, Role
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, User
 from chalicelib.store.base import TableItem
@@ -43,8 +44,8 @@ def issue_token(user: User) -> dict[str, Any]:
     }
 
 
-def principal_of(user: User) -> Principal:
-    """The permission-module view of a user row."""
+def principal_of(user: User, agency: Agency | None = None) -> Principal:
+    """The permission-module view of a user row (and its agency's timezone)."""
     return Principal(
         user_id=user.user_id,
         agency_id=user.agency_id,
@@ -52,6 +53,7 @@ def principal_of(user: User) -> Principal:
         email=user.email,
         access_all=bool(user.access_all),
         subaccount_ids=frozenset(user.subaccount_ids or ()),
+        timezone=(agency.timezone if agency is not None else None) or DEFAULT_TIMEZONE,
     )
 
 
@@ -85,4 +87,4 @@ def principal_from_token(token: str) -> Principal:
         raise Unauthenticated("this login is no longer active")
     if (user.token_generation or 0) != claims.get("gen", 0):
         raise Unauthenticated("this token was revoked")
-    return principal_of(user)
+    return principal_of(user, agency)

@@ -798,9 +798,9 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
         out_seconds = moved["basic_seconds_sent"] + moved["premium_seconds_sent"]
         in_seconds = moved["basic_seconds_received"] + moved["premium_seconds_received"]
         if out_seconds:
-            head.append(stats_op(agency_id, sub.subaccount_id, now.date(),
+            head.append(stats_op(agency_id, sub.subaccount_id, now, principal.timezone,
                                  moved_out_seconds=out_seconds))
-            head.append(stats_op(agency_id, destination.subaccount_id, now.date(),
+            head.append(stats_op(agency_id, destination.subaccount_id, now, principal.timezone,
                                  moved_in_seconds=in_seconds))
         resource_ops = [op for op in (_stop_op(item) for item in resources) if op is not None]
         transaction_id = f"removal:{sub.subaccount_id}"

@@ -153,10 +153,11 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
             recorded_at=at,
         )
         counter_status = _counter_status(record.status)
+        agency = settings[0]  # read in the same BatchGetItem as the balance
         also = [
             save(call, condition=CallRecord.PK.does_not_exist(),
                  error=DuplicateCall("call already recorded")),
-            stats_op(agency_id, sid, record.started_at.date(), **{
+            stats_op(agency_id, sid, record.started_at, agency.timezone if agency else None, **{
                 f"used_{record.tier}_seconds": debited,
                 "shortfall_seconds": shortfall,
                 "calls_total": 1,

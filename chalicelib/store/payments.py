@@ -87,6 +87,9 @@ class Purchase(TableItem, discriminator="Purchase"):
     profit_reversed_micros = IntegerAttribute(default=0)
     profit_held_micros = IntegerAttribute(default=0)
     rule_ref = UnicodeAttribute(null=True)  # allocation: "<cycle date>#<attempt>"; recharge: tier
+    # The agency's timezone when the purchase was made: the settlement is counted on that
+    # local date (absent on purchases made before timezones were honoured: UTC).
+    timezone = UnicodeAttribute(null=True)
     created_at = UTCDateTimeText()
     completed_at = UTCDateTimeText(null=True)
 

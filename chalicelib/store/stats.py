@@ -6,11 +6,12 @@ The busiest row is one sub-account's day: never an agency-wide item (SPEC "No ho
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from pynamodb.attributes import UnicodeAttribute
 
 from chalicelib.domain.reporting import REPORT_COUNTERS
+from chalicelib.domain.timezones import local_date
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem
 from chalicelib.store.transact import Op, update
@@ -43,8 +44,14 @@ class DailyStats(TableItem, discriminator="DailyStats"):
     moved_out_seconds = IntegerAttribute(default=0)
 
 
-def stats_op(agency_id: str, subaccount_id: str, day: date, **increments: int) -> Op:
-    """An op adding ``increments`` (counter name → int) to a sub-account's day row."""
+def stats_op(agency_id: str, subaccount_id: str, at: datetime, timezone: str | None,
+             **increments: int) -> Op:
+    """An op adding ``increments`` (counter name → int) to a sub-account's day row.
+
+    The row is the local date of ``at`` in the agency's ``timezone`` (its setting when the
+    event is recorded), so reports in local dates read exactly their days.
+    """
+    day = local_date(at, timezone)
     unknown = set(increments) - set(COUNTERS)
     if unknown:
         raise ValueError(f"unknown counters: {sorted(unknown)}")

@@ -151,7 +151,7 @@ class TestWebhookFinishesPurchase:
             agency_id=agency.agency_id, purchase_id="pur_crashed", source="purchase",
             subaccount_id=sid, payer_subaccount_id=sid, tier="premium", basic_seconds=0,
             premium_seconds=6000, price=price, transaction_id="purchase:pur_crashed",
-            customer_id=profile.customer_id, payment_method_id=card["id"])
+            customer_id=profile.customer_id, payment_method_id=card["id"], timezone="UTC")
         payments.record_pending(purchase)
         from chalicelib.stripe_gateway.payments import charge_off_session
 
@@ -191,7 +191,7 @@ class TestWebhookFinishesPurchase:
                 agency_id=agency.agency_id, purchase_id=name, source="purchase",
                 subaccount_id=sid, payer_subaccount_id=sid, tier="premium", basic_seconds=0,
                 premium_seconds=6000, price=price, transaction_id=f"purchase:{name}",
-                customer_id=profile.customer_id, payment_method_id=card["id"])
+                customer_id=profile.customer_id, payment_method_id=card["id"], timezone="UTC")
             payments.record_pending(purchase)
             made.append(purchase)
         with webhooks_paused(stripe_emulator, live_app_url):

@@ -34,6 +34,7 @@ from chalicelib.domain.ledger import (
 from chalicelib.domain.money import convert_seconds, minutes_cost, purchase_charge_micros
 from chalicelib.domain.plans import BASE_COST_MICROS, asset_of_tier
 from chalicelib.domain.reporting import CALL_DIRECTIONS, CALL_STATUSES, REPORT_COUNTERS
+from chalicelib.domain.timezones import local_date
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount, SubaccountPointer
 from chalicelib.store.base import utcnow
@@ -135,8 +136,9 @@ class Book:
                 Posting(AGENCY_PROFIT, Asset.USD, profit),
             ),
         )
-        post_transaction(tx, also=[stats_op(self.agency_id, sid, day, purchases_micros=charge,
-                                            profit_micros=profit)], now=at_noon(day))
+        post_transaction(tx, also=[stats_op(self.agency_id, sid, at_noon(day), "UTC",
+                                            purchases_micros=charge, profit_micros=profit)],
+                         now=at_noon(day))
         self.model.add(sid, day, purchases_micros=charge, profit_micros=profit)
         self.purchases.append((sub, tier, minutes, charge, profit, day))
 
@@ -154,8 +156,9 @@ class Book:
                 Posting(AGENCY_PROFIT, Asset.USD, -profit),
             ),
         )
-        post_transaction(tx, also=[stats_op(self.agency_id, sid, day, refunds_micros=charge,
-                                            profit_micros=-profit)], now=at_noon(day))
+        post_transaction(tx, also=[stats_op(self.agency_id, sid, at_noon(day), "UTC",
+                                            refunds_micros=charge, profit_micros=-profit)],
+                         now=at_noon(day))
         self.model.add(sid, day, refunds_micros=charge, profit_micros=-profit)
 
     def usage(self, sub: Subaccount, tier: str, seconds: int, status: str, direction: str,
@@ -172,7 +175,7 @@ class Book:
         counters = {f"used_{tier}_seconds": debited, "shortfall_seconds": shortfall,
                     "calls_total": 1, f"calls_{status_key}": 1, f"calls_{direction}": 1,
                     "spent_micros": spent}
-        op = stats_op(self.agency_id, sid, day, **counters)
+        op = stats_op(self.agency_id, sid, at_noon(day), "UTC", **counters)
         if debited:
             tx = LedgerTransaction(
                 agency_id=self.agency_id, transaction_id=f"usage-{uuid.uuid4().hex}",
@@ -202,8 +205,10 @@ class Book:
                       Posting(rounding(source.subaccount_id), asset, sent - received)),
         )
         post_transaction(tx, also=[
-            stats_op(self.agency_id, source.subaccount_id, day, moved_out_seconds=sent),
-            stats_op(self.agency_id, target.subaccount_id, day, moved_in_seconds=received),
+            stats_op(self.agency_id, source.subaccount_id, at_noon(day), "UTC",
+                     moved_out_seconds=sent),
+            stats_op(self.agency_id, target.subaccount_id, at_noon(day), "UTC",
+                     moved_in_seconds=received),
         ], now=at_noon(day))
         self.model.add(source.subaccount_id, day, moved_out_seconds=sent)
         self.model.add(target.subaccount_id, day, moved_in_seconds=received)
@@ -241,10 +246,12 @@ class LedgerView:
             self._owner[transaction_id] = record.subaccount_id
         return self._owner[transaction_id]
 
-    def sums(self, sid: str, start: date, end: date) -> dict[str, int]:
-        """The ledger's figures of one sub-account from ``start`` to ``end`` inclusive."""
+    def sums(self, sid: str, start: date, end: date,
+             timezone: str = "UTC") -> dict[str, int]:
+        """The ledger's figures of one sub-account from ``start`` to ``end`` inclusive, dates
+        of ``timezone`` (each entry counted on the local date of its posting)."""
         def in_range(entry: LedgerEntry) -> bool:
-            return start <= entry.created_at.date() <= end
+            return start <= local_date(entry.created_at, timezone) <= end
 
         used = {"basic_minutes": 0, "premium_minutes": 0}
         for entry in filter(in_range, self.entries(usage_sink(sid))):

@@ -40,7 +40,8 @@ def succeeded_purchase(aid: str, sid: str, *, minutes: int = 2000, price: int = 
         payer_subaccount_id=sid, tier=tier,
         basic_seconds=minutes * 60 if tier == "basic" else 0,
         premium_seconds=minutes * 60 if tier == "premium" else 0, price=breakdown,
-        transaction_id=f"purchase:{pid}", customer_id="cus_test", payment_method_id="pm_test")
+        transaction_id=f"purchase:{pid}", customer_id="cus_test", payment_method_id="pm_test",
+            timezone="UTC")
     assert payments.record_pending(purchase) is None
     commit(payments.success_ops(purchase, f"pi_{pid}", f"ch_{pid}"))
     return get_purchase(aid, pid)

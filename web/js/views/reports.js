@@ -5,21 +5,35 @@ import { clear, date, errorLine, field, h, loading, table, usd, withProgress } f
 const SVG = "http://www.w3.org/2000/svg";
 const STATUSES = ["completed", "failed", "busy", "no_answer", "canceled", "other"];
 
-function iso(day) {
-  return day.toISOString().slice(0, 10);
+// Report dates are days of the agency's timezone (GET /v1/me carries it), not the browser's.
+let zone = "UTC";
+
+function localToday() {
+  try {
+    // en-CA writes dates as YYYY-MM-DD.
+    return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(new Date());
+  } catch {
+    return new Date().toISOString().slice(0, 10);
+  }
+}
+
+function daysBefore(isoDay, n) {
+  const day = new Date(`${isoDay}T00:00:00Z`);
+  return new Date(day.getTime() - n * 86400000).toISOString().slice(0, 10);
 }
 
 function thisMonth() {
-  const now = new Date();
-  return [iso(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1))), iso(now)];
+  const today = localToday();
+  return [`${today.slice(0, 8)}01`, today];
 }
 
 function lastDays(n) {
-  const end = new Date();
-  return [iso(new Date(end.getTime() - (n - 1) * 86400000)), iso(end)];
+  const today = localToday();
+  return [daysBefore(today, n - 1), today];
 }
 
 export function reportsView(main, { params, context }) {
+  zone = context.me?.timezone || context.agency?.timezone || "UTC";
   const [defaultFrom, defaultTo] = thisMonth();
   const from = h("input", { type: "date", name: "from", value: params.get("from") || defaultFrom, "data-testid": "report-from" });
   const to = h("input", { type: "date", name: "to", value: params.get("to") || defaultTo, "data-testid": "report-to" });
