@@ -42,6 +42,8 @@ class Code(StrEnum):
     REMOVAL = "removal"
     REFUND = "refund"
     DISPUTE = "dispute"
+    DISPUTE_WON = "dispute_won"
+    DISPUTE_LOST = "dispute_lost"
     PAYOUT = "payout"
     PAYOUT_REVERSAL = "payout_reversal"
     PAYOUT_SETTLED = "payout_settled"

@@ -2,13 +2,15 @@
 
 Each handler reads what it needs and returns the ops of its effect; the core commits them in
 ONE transaction with the event's marker. Ledger transaction ids come from Stripe ids
-(``refund:<charge>:<amount_refunded>``, ``dispute:<dispute>``) or from the purchase
+(``refund:<charge>:<amount_refunded>``, ``dispute:<dispute>``, ``dispute-won:<dispute>``,
+``dispute-lost:<dispute>:<amount>``) or from the purchase
 (``purchase:<pid>``), so a redelivered or concurrent event never moves value twice.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import Conflict
@@ -116,6 +118,21 @@ def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -
     next payout nets out); the minutes of that share are taken back only as far as they are
     unused (never below zero); the rest of the cash comes out of platform revenue.
     """
+    return _take_back_ops(purchase, amount_refunded_cents, Code.REFUND,
+                          lambda cents: f"refund:{charge_id}:{cents}",
+                          kind="purchase_refunded", what="was refunded",
+                          extra={"charge_id": charge_id})
+
+
+def _take_back_ops(purchase: Purchase, amount_refunded_cents: int, code: Code,
+                   transaction_id: Callable[[int], str], *, kind: str, what: str,
+                   extra: dict[str, Any]) -> list[Op]:
+    """The ops of money going back to the card: a refund, or a dispute the agency lost.
+
+    ``amount_refunded_cents`` is cumulative (what has gone back in all); only the part
+    beyond ``purchase.refunded_cents`` is reversed now. ``transaction_id`` names the ledger
+    transaction from the clamped cumulative amount, so a redelivery posts nothing twice.
+    """
     previous = purchase.refunded_cents or 0
     total = purchase.amount_cents
     if amount_refunded_cents <= previous or total <= 0:
@@ -146,10 +163,10 @@ def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -
     postings += [Posting(account, "usd", amount) for account, amount in usd if amount]
     tx = LedgerTransaction(
         agency_id=purchase.agency_id,
-        transaction_id=f"refund:{charge_id}:{amount_refunded_cents}",
-        code=Code.REFUND, postings=tuple(postings), subaccount_id=sid,
-        memo=f"refund of {purchase.source} {purchase.purchase_id}",
-        metadata={"purchase_id": purchase.purchase_id, "charge_id": charge_id,
+        transaction_id=transaction_id(amount_refunded_cents),
+        code=code, postings=tuple(postings), subaccount_id=sid,
+        memo=f"{purchase.source} {purchase.purchase_id} {what}",
+        metadata={"purchase_id": purchase.purchase_id, **extra,
                   "refunded_cents": amount_refunded_cents - previous,
                   "seconds_reversed": taken},
     )
@@ -166,10 +183,10 @@ def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -
         stats_op(purchase.agency_id, sid, now, _agency_timezone(purchase.agency_id),
                  refunds_micros=refund_micros,
                  profit_micros=-profit_delta),
-        notification_op(purchase.agency_id, "purchase_refunded",
-                        f"A payment of {purchase.source} {purchase.purchase_id} was refunded.",
+        notification_op(purchase.agency_id, kind,
+                        f"A payment of {purchase.source} {purchase.purchase_id} {what}.",
                         subaccount_id=sid,
-                        data={"purchase_id": purchase.purchase_id,
+                        data={"purchase_id": purchase.purchase_id, **extra,
                               "refunded_cents": amount_refunded_cents - previous,
                               "seconds_reversed": taken}, at=now),
     ]
@@ -190,20 +207,30 @@ def charge_refunded(event: dict[str, Any]) -> list[Op]:
     return refund_ops(purchase, str(charge.get("id")), int(charge.get("amount_refunded") or 0))
 
 
-@on("charge.dispute.created")
-def dispute_created(event: dict[str, Any]) -> list[Op]:
-    """Hold the disputed purchase's profit out of the agency's available profit."""
-    dispute = _object(event)
+def _disputed_purchase(dispute: dict[str, Any]) -> Purchase | None:
+    """The credited purchase a dispute is about (None: not ours, or never credited)."""
     intent_id = dispute.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
     if not intent_id and dispute.get("charge"):
         from chalicelib.stripe_gateway.payments import payment_intent_of_charge
 
         intent_id = payment_intent_of_charge(str(dispute["charge"]))
     purchase = _purchase_of_intent(intent_id)
     if purchase is None or purchase.status == "failed":
-        return []
+        return None
     if purchase.status != "succeeded":
         raise PurchaseNotSettled("the purchase is not credited yet; retry later")
+    return purchase
+
+
+@on("charge.dispute.created")
+def dispute_created(event: dict[str, Any]) -> list[Op]:
+    """Hold the disputed purchase's profit out of the agency's available profit."""
+    dispute = _object(event)
+    purchase = _disputed_purchase(dispute)
+    if purchase is None:
+        return []
     amount = ((purchase.profit_micros or 0) - (purchase.profit_reversed_micros or 0)
               - (purchase.profit_held_micros or 0))
     now = utcnow()
@@ -229,6 +256,68 @@ def dispute_created(event: dict[str, Any]) -> list[Op]:
         update(Purchase(purchase.PK, purchase.SK),
                [Purchase.profit_held_micros.add(amount)],
                condition=Purchase.profit_held_micros == (purchase.profit_held_micros or 0),
+               error=PurchaseNotSettled("the purchase changed; retry")),
+        notice,
+    ]
+
+
+#: Dispute outcomes that leave the money with us: the held profit goes back to the agency.
+DISPUTE_RELEASED = frozenset({"won", "warning_closed"})
+
+
+@on("charge.dispute.closed")
+def dispute_closed(event: dict[str, Any]) -> list[Op]:
+    """A dispute's final word: ``won`` (or an inquiry closed, ``warning_closed``) releases
+    the held profit to the agency; ``lost`` is booked like a refund of the disputed amount
+    (the bank took it back): unused minutes of that share come back, the profit (held
+    first) and the platform revenue are reversed. Any other status changes nothing.
+    """
+    dispute = _object(event)
+    status = dispute.get("status")
+    if status != "lost" and status not in DISPUTE_RELEASED:
+        return []
+    purchase = _disputed_purchase(dispute)
+    if purchase is None:
+        return []
+    dispute_id = str(dispute.get("id"))
+    if status == "lost":
+        disputed = max(int(dispute.get("amount") or 0), 0)
+        cumulative = min((purchase.refunded_cents or 0) + disputed, purchase.amount_cents)
+        # One transaction per dispute, whatever the cumulative figure: a second delivery
+        # under another event id finds it posted and moves nothing.
+        return _take_back_ops(purchase, cumulative, Code.DISPUTE_LOST,
+                              lambda _cents: f"dispute-lost:{dispute_id}",
+                              kind="payment_dispute_lost", what="was lost to a dispute",
+                              extra={"dispute_id": dispute_id})
+    return _release_held_profit(purchase, dispute_id)
+
+
+def _release_held_profit(purchase: Purchase, dispute_id: str) -> list[Op]:
+    held_micros = purchase.profit_held_micros or 0
+    now = utcnow()
+    notice = notification_op(
+        purchase.agency_id, "payment_dispute_won",
+        f"The dispute on {purchase.source} {purchase.purchase_id} was closed in your favour; "
+        "its profit is available again.",
+        subaccount_id=purchase.subaccount_id,
+        data={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id,
+              "released_micros": max(held_micros, 0)}, at=now)
+    if held_micros <= 0:
+        return [notice]
+    tx = LedgerTransaction(
+        agency_id=purchase.agency_id, transaction_id=f"dispute-won:{dispute_id}",
+        code=Code.DISPUTE_WON,
+        postings=(Posting(profit_held(purchase.purchase_id), "usd", -held_micros),
+                  Posting(AGENCY_PROFIT, "usd", held_micros)),
+        subaccount_id=purchase.subaccount_id,
+        memo=f"profit released: dispute on {purchase.purchase_id} won",
+        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id},
+    )
+    return [
+        *ledger_ops(tx, now),
+        update(Purchase(purchase.PK, purchase.SK),
+               [Purchase.profit_held_micros.add(-held_micros)],
+               condition=Purchase.profit_held_micros == held_micros,
                error=PurchaseNotSettled("the purchase changed; retry")),
         notice,
     ]

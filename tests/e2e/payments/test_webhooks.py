@@ -20,7 +20,7 @@ from tests.e2e.payments.support import (
     signed_event,
     webhooks_paused,
 )
-from tests.helpers import create_agency
+from tests.helpers import call, create_agency
 from tests.stripe_fixtures import wait_for
 
 
@@ -106,6 +106,73 @@ class TestDispute:
         again = post_webhook(app_client, payload, header)
         assert again.status == 200 and again.body.get("duplicate") is True
         assert held(agency, purchase["id"]) == 80_000_000
+
+
+def dispute_event(client, purchase: dict, kind: str, status: str,
+                  dispute_id: str, amount: int = 40000):
+    """Deliver one signed dispute event (a fresh event id each time)."""
+    dispute = {"id": dispute_id, "object": "dispute", "amount": amount, "currency": "usd",
+               "payment_intent": purchase["payment_intent_id"], "charge": "ch_x",
+               "status": status, "reason": "fraudulent"}
+    payload, header = signed_event(kind, dispute)
+    answer = post_webhook(client, payload, header)
+    assert answer.status == 200, answer.body
+    return answer.body
+
+
+class TestDisputeClosed:
+    def test_won_releases_the_held_profit_once(self, app_client, stripe_emulator) -> None:
+        from tests.ledger_support import assert_ledger_consistent
+
+        agency, sid, purchase = bought(app_client, stripe_emulator)
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_w")
+        assert profit(agency) == 0 and held(agency, purchase["id"]) == 80_000_000
+        for _ in range(2):  # a second delivery under another event id changes nothing
+            dispute_event(app_client, purchase, "charge.dispute.closed", "won", "dp_w")
+            assert profit(agency) == 80_000_000
+            assert held(agency, purchase["id"]) == 0
+        assert seconds(agency, sid) == 2000 * 60
+        kinds = [n["type"] for n in call(app_client, "GET", "/v1/notifications",
+                                         token=agency.owner_token).body["notifications"]]
+        assert "payment_dispute_won" in kinds
+        assert_ledger_consistent()
+
+    def test_lost_takes_back_like_a_refund_once(self, app_client, stripe_emulator) -> None:
+        from chalicelib.domain.ledger import Code, LedgerTransaction, transfer, usage_sink, wallet
+        from chalicelib.store.ledger import post_transaction
+        from tests.ledger_support import assert_ledger_consistent
+
+        agency, sid, purchase = bought(app_client, stripe_emulator)
+        post_transaction(LedgerTransaction(  # 1,500 of the 2,000 minutes used meanwhile
+            agency_id=agency.agency_id, transaction_id="test-usage:dispute", code=Code.USAGE,
+            postings=transfer(wallet(sid), usage_sink(sid), Asset.PREMIUM_MINUTES, 90_000),
+            subaccount_id=sid))
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_l")
+        for _ in range(2):
+            dispute_event(app_client, purchase, "charge.dispute.closed", "lost", "dp_l")
+            assert seconds(agency, sid) == 0  # the unused 500 minutes, never below zero
+            assert held(agency, purchase["id"]) == 0
+            assert profit(agency) == 0  # the held profit is what was reversed
+            usd = Asset.USD
+            assert read_balance(agency.agency_id, card_payments(sid), usd).balance == 0
+            assert read_balance(agency.agency_id, platform_revenue(sid), usd).balance == 0
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        report = call(app_client, "GET", f"/v1/reports/subaccounts/{sid}?from={today}"
+                      f"&to={today}", token=agency.owner_token).body
+        assert report["refunds_usd"] == "400.00" and report["profit_usd"] == "0.00"
+        assert_ledger_consistent()
+
+    def test_other_outcomes_change_nothing(self, app_client, stripe_emulator) -> None:
+        agency, _sid, purchase = bought(app_client, stripe_emulator)
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_o")
+        dispute_event(app_client, purchase, "charge.dispute.closed", "under_review", "dp_o")
+        assert profit(agency) == 0 and held(agency, purchase["id"]) == 80_000_000
+
+    def test_an_inquiry_closed_without_a_hold_only_notifies(self, app_client,
+                                                             stripe_emulator) -> None:
+        agency, _sid, purchase = bought(app_client, stripe_emulator)
+        dispute_event(app_client, purchase, "charge.dispute.closed", "warning_closed", "dp_i")
+        assert profit(agency) == 80_000_000 and held(agency, purchase["id"]) == 0
 
 
 class TestSignature:
