@@ -29,6 +29,15 @@ def status_for(error: e.DomainError) -> int:
     return 503  # storage and other dependency failures: retryable, never a stack trace
 
 
+def headers_for(error: e.DomainError) -> dict[str, str]:
+    """Extra headers of an error answer: ``Retry-After`` when the error says how long."""
+    details = error.details if isinstance(error.details, dict) else {}
+    wait = details.get("retry_after_seconds")
+    if isinstance(wait, int) and not isinstance(wait, bool) and wait > 0:
+        return {"Retry-After": str(wait)}
+    return {}
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     """The SPEC error envelope."""
     return {"error": {"code": code, "message": message, "details": details or {}}}

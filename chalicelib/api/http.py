@@ -21,7 +21,7 @@ from chalice import Blueprint, CORSConfig, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.api.errors import error_body, status_for
+from chalicelib.api.errors import error_body, headers_for, status_for
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
     DomainError,
@@ -97,7 +97,7 @@ def _cors() -> CORSConfig:
     return CORSConfig(
         allow_origin=origin,
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept"],
-        expose_headers=["Content-Type"],
+        expose_headers=["Content-Type", "Retry-After"],
         max_age=600,
     )
 
@@ -164,7 +164,7 @@ def error_response(error: DomainError) -> Response:
     return Response(
         body=error_body(error.code, error.message, error.details),
         status_code=status_for(error),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **headers_for(error)},
     )
 
 

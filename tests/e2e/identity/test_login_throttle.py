@@ -21,6 +21,9 @@ class TestLoginThrottle:
         locked = attempt(app_client, agency.owner_email, agency.owner_password)
         assert (locked.status, locked.error_code) == (429, "too_many_requests")
         assert 0 < locked.body["error"]["details"]["retry_after_seconds"] <= 900
+        # The standard header says the same (HTTP clients back off on it).
+        assert locked.headers["Retry-After"] == str(
+            locked.body["error"]["details"]["retry_after_seconds"])
         clock.advance(timedelta(minutes=14))
         assert attempt(app_client, agency.owner_email, agency.owner_password).status == 429
         clock.advance(timedelta(minutes=1, seconds=1))
