@@ -27,6 +27,7 @@ class OpResult:
     ratio: float | None = None
     money: bool = False
     note: str = ""
+    transactions: int = 1  # TransactWriteItems expected per request (money rows)
     samples: list[float] = field(default_factory=list, repr=False)  # ms, not in the JSON
 
     @property
@@ -81,7 +82,7 @@ def _span(per_rep: list[collections.Counter[str]]) -> dict[str, list[int]]:
 
 def measure(op: Operation, world: World, reps: int, warmup: int = 3) -> OpResult:
     """Run ``op`` ``warmup`` times untimed, then ``reps`` times timed and counted."""
-    result = OpResult(op.name, money=op.money, note=op.note)
+    result = OpResult(op.name, money=op.money, note=op.note, transactions=op.transactions)
     missing = [f"{m} {p}" for m, p in op.routes if not has_route(world.app, m, p)]
     if missing:
         result.status = f"n/a (route missing: {', '.join(missing)})"

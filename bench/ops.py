@@ -202,6 +202,9 @@ class Operation:
     needs_stripe: bool = False
     check: Callable[[Answer], str | None] = lambda answer: None
     note: str = ""
+    # TransactWriteItems a money row must make: 1 moves the value; a purchase also records
+    # its intent (and the in-flight mark removal checks) before Stripe is called.
+    transactions: int = 1
 
 
 def _quote(world: World) -> Answer:
@@ -261,7 +264,8 @@ OPERATIONS: tuple[Operation, ...] = (
         lambda w, _: w.call("POST", f"/v1/subaccounts/{w.secondary_id}/purchases",
                             idempotency_key=unique("purchase"),
                             body={"tier": "premium", "minutes": 10}),
-        (201,), money=True, needs_stripe=True),
+        (201,), money=True, needs_stripe=True, transactions=2,
+        note="2 TransactWriteItems: the intent before Stripe, the money after"),
     Operation(
         "usage batch of 100", (("POST", "/v1/platform/usage"),),
         lambda w, records: w.call("POST", "/v1/platform/usage", platform=True,

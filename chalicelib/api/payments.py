@@ -100,14 +100,18 @@ def default_payment_method(ctx: RequestContext, subaccount_id: str,
        idempotent=True, summary="Buy minutes with a saved card")
 def purchase(ctx: RequestContext, subaccount_id: str) -> Reply:
     """201 once credited; 202 while Stripe settles it; 402 ``card_declined``."""
-    from chalicelib.services.access import load_subaccount
+    from chalicelib.services.access import load_subaccount_with
     from chalicelib.services.payments import purchase_minutes
+    from chalicelib.store.keys import payment_profile_sk
 
-    sub = load_subaccount(ctx.user, subaccount_id, Action.PAYMENTS)
+    # The sub-account and its payment profile (the saved cards) in one round trip.
+    sub, extra = load_subaccount_with(ctx.user, subaccount_id, Action.PAYMENTS,
+                                      [payment_profile_sk(subaccount_id)])
     body: PurchaseBody = ctx.body
     rendered, status = purchase_minutes(
         ctx.user, sub, tier=body.tier, minutes=body.minutes,
         payment_method_id=body.payment_method_id, idempotency_key=ctx.idempotency_key,
+        profile=extra.get(payment_profile_sk(subaccount_id)),
     )
     return Reply(rendered, status)
 

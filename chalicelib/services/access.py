@@ -8,6 +8,8 @@ role matrix, and refuses writes by sub-account users while the sub-account is su
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chalicelib.domain.errors import NotFound, SubaccountSuspended
 from chalicelib.domain.roles import (
     Action,
@@ -18,6 +20,7 @@ from chalicelib.domain.roles import (
 )
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, Subaccount
+from chalicelib.store.base import TableItem
 
 
 def ref_of(sub: Subaccount) -> SubaccountRef:
@@ -56,10 +59,32 @@ def suspension_error(sub: Subaccount) -> SubaccountSuspended:
 def load_subaccount(principal: Principal, subaccount_id: str, action: Action) -> Subaccount:
     """The sub-account if ``principal`` may perform ``action`` on it; else 404/403/423."""
     sub = get_subaccount(principal.agency_id, subaccount_id)
+    _authorize_on(principal, sub, action)
+    return sub
+
+
+def load_subaccount_with(principal: Principal, subaccount_id: str, action: Action,
+                         also: Sequence[str]) -> tuple[Subaccount, dict[str, TableItem]]:
+    """``load_subaccount`` plus other items of the agency partition (their sort keys) in the
+    same BatchGetItem: one round trip where a route needs the sub-account and, say, its
+    payment profile. The extra items are returned by sort key (absent ones left out) and
+    only after the access checks passed."""
+    if not subaccount_id or len(subaccount_id) > 64:
+        raise NotFound("subaccount not found")
+    pk, sub_sk = keys.agency_pk(principal.agency_id), keys.subaccount_sk(subaccount_id)
+    found = {item.SK: item for item in TableItem.batch_get(
+        [(pk, sub_sk), *((pk, sk) for sk in also)], consistent_read=True)}
+    sub = found.pop(sub_sk, None)
+    if not isinstance(sub, Subaccount) or sub.status == "removed":
+        raise NotFound("subaccount not found")
+    _authorize_on(principal, sub, action)
+    return sub, found
+
+
+def _authorize_on(principal: Principal, sub: Subaccount, action: Action) -> None:
     authorize(principal, action, ref_of(sub))
     if sub.status == "suspended" and refuses_while_suspended(principal, action):
         raise suspension_error(sub)
-    return sub
 
 
 def get_agency(agency_id: str) -> Agency:

@@ -579,17 +579,20 @@ def render_purchase(purchase: Purchase, principal: Principal | None = None) -> d
 
 
 def purchase_minutes(principal: Principal, sub: Subaccount, *, tier: object, minutes: object,
-                     payment_method_id: str | None, idempotency_key: str | None
-                     ) -> tuple[dict[str, Any], int]:
+                     payment_method_id: str | None, idempotency_key: str | None,
+                     profile: PaymentProfile | None = None) -> tuple[dict[str, Any], int]:
     """Buy minutes for a sub-account with its own card at its price.
 
-    Returns the rendered purchase and the HTTP status: 201 once credited, 202 while Stripe
-    has not settled the charge (the webhook finishes it). Declines raise 402.
+    ``profile`` is the sub-account's payment profile when the caller read it with the
+    sub-account (else it is read here). Returns the rendered purchase and the HTTP status:
+    201 once credited, 202 while Stripe has not settled the charge (the webhook finishes
+    it). Declines raise 402.
     """
     tier = parse_tier(tier)
     count = parse_whole_minutes(minutes, "minutes")
     price = price_purchase(count, sub.price(tier), BASE_COST_MICROS[tier])
-    profile = store.get_profile(sub.agency_id, sub.subaccount_id)
+    if profile is None:  # not passed in, or no card yet: read it (a 4xx follows if absent)
+        profile = store.get_profile(sub.agency_id, sub.subaccount_id)
     card = chargeable_card(profile, payment_method_id)
     if profile is None:  # pragma: no cover - chargeable_card refused already
         raise NoPaymentMethod("this sub-account has no saved card")
