@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install smoke clean
+.PHONY: run test lint bench install smoke package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -36,6 +36,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run
+
+# Deployable artifacts in out/: the SAM template with the table, and the Lambda zip without
+# boto3/botocore (the Lambda runtime provides them; see infra/slim_package.py).
+STAGE ?= dev
+package: $(STAMP)
+	rm -rf out
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(BIN)/chalice package --stage $(STAGE) --merge-template infra/table.json out/
+	$(BIN)/python infra/slim_package.py out/deployment.zip
 
 smoke: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash devstack/smoke.sh

@@ -80,9 +80,10 @@ class PackageSize:
     """The ``chalice package`` deployment zip, or why there is none."""
 
     status: str = "ok"
-    zip_bytes: int | None = None
+    zip_bytes: int | None = None  # after infra/slim_package.py, as `make package` ships it
     largest: list[tuple[str, int]] = field(default_factory=list)  # top-level entry, bytes
     note: str = ""
+    unslimmed_bytes: int | None = None  # straight out of `chalice package`
 
     @property
     def megabytes(self) -> float | None:
@@ -93,12 +94,14 @@ class PackageSize:
         """For ``results.json``."""
         return {"status": self.status, "zip_bytes": self.zip_bytes,
                 "zip_mb": None if self.megabytes is None else round(self.megabytes, 2),
+                "unslimmed_zip_bytes": self.unslimmed_bytes,
                 "largest_compressed": [{"entry": n, "bytes": b} for n, b in self.largest],
                 "note": self.note}
 
 
 def measure_package(stage: str = "dev", timeout: float = 600) -> PackageSize:
-    """Run ``chalice package --stage <stage>`` into a temp dir and size ``deployment.zip``."""
+    """Run ``chalice package --stage <stage>`` into a temp dir, slim ``deployment.zip`` as
+    ``make package`` does (no boto3/botocore: the Lambda runtime has them) and size it."""
     chalice = Path(sys.executable).with_name("chalice")
     command = [str(chalice) if chalice.exists() else "chalice", "package", "--stage", stage]
     env = dict(os.environ)
@@ -115,6 +118,9 @@ def measure_package(stage: str = "dev", timeout: float = 600) -> PackageSize:
         if done.returncode != 0 or not zip_path.exists():
             return PackageSize(f"n/a (chalice package failed, rc={done.returncode})",
                                note=log[-400:])
+        from infra.slim_package import slim
+
+        unslimmed, _ = slim(zip_path)  # what `make package` does after chalice package
         sizes: Counter[str] = Counter()
         with zipfile.ZipFile(zip_path) as archive:
             for info in archive.infolist():
@@ -122,4 +128,4 @@ def measure_package(stage: str = "dev", timeout: float = 600) -> PackageSize:
         note = ("dependencies from chalice's cache (.chalice/deployments)"
                 if "Reusing existing deployment package" in log else "")
         return PackageSize(zip_bytes=zip_path.stat().st_size, largest=sizes.most_common(5),
-                           note=note)
+                           note=note, unslimmed_bytes=unslimmed)

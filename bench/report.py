@@ -194,7 +194,9 @@ def check_targets(rows: list[OpResult], sweeps: list[SweepResult], cold: ColdSta
     else:
         checks.append(Check(f"zip ≤ {ZIP_LIMIT_MB:g} MB",
                             "PASS" if (package.megabytes or 0) <= ZIP_LIMIT_MB else "MISS",
-                            f"deployment.zip {package.megabytes:.1f} MB; largest: " + ", ".join(
+                            f"deployment.zip {package.megabytes:.1f} MB ("
+                            f"{(package.unslimmed_bytes or 0) / 1e6:.1f} MB before dropping "
+                            "boto3/botocore); largest: " + ", ".join(
                                 f"{n} {b / 1e6:.1f} MB" for n, b in package.largest[:3])))
     short = [f"{r.name} ({r.reps})" for r in measured if r.reps < MIN_REPS]
     checks.append(Check(f"≥ {MIN_REPS} repetitions per row", "MISS" if short else "PASS",
