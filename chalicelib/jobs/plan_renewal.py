@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.billing import current_period, next_cycle_date
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ledger import Asset, Code, LedgerTransaction, supply, transfer, wallet
 from chalicelib.domain.money import SECONDS_PER_MINUTE
 from chalicelib.domain.plans import PLANS
@@ -49,6 +49,27 @@ def schedule_op(agency: Agency, today: date) -> Op | None:
         anchor=agency.subscription_start, next_cycle=cycle.isoformat(),
         DUEPK=keys.due_pk(store.PLAN_RENEWAL_JOB), DUESK=_due_sk(agency.agency_id, cycle),
     ), condition=PlanRenewal.PK.does_not_exist())
+
+
+def resume_op(renewal: PlanRenewal, today: date) -> Op:
+    """Put a stopped schedule back in the due index (the agency returned to a plan with
+    included minutes): the cycle in progress, unless that one was credited already.
+
+    The condition (still stopped) makes two concurrent resumes one; the ledger id of each
+    cycle keeps a cycle from being credited twice whatever the schedule says.
+    """
+    anchor = date.fromisoformat(renewal.anchor)
+    cycle = first_cycle(anchor, today)
+    if renewal.last_cycle and cycle <= date.fromisoformat(renewal.last_cycle):
+        cycle = next_cycle_date(anchor, date.fromisoformat(renewal.last_cycle))
+    return update(
+        PlanRenewal(renewal.PK, renewal.SK),
+        [PlanRenewal.next_cycle.set(cycle.isoformat()),
+         PlanRenewal.DUEPK.set(keys.due_pk(store.PLAN_RENEWAL_JOB)),
+         PlanRenewal.DUESK.set(_due_sk(renewal.agency_id, cycle))],
+        condition=PlanRenewal.DUESK.does_not_exist(),
+        error=Conflict("the plan changed meanwhile; retry", code="concurrent_update"),
+    )
 
 
 def _stop(renewal: PlanRenewal) -> None:

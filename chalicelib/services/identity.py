@@ -569,17 +569,16 @@ def _plan_renewal_op(agency: Agency, plan_code: str) -> Op | None:
     """Schedule the plan-included minutes when the agency moves to a plan that has them.
 
     Moving away needs nothing: the renewal sweep stops a schedule whose plan includes no
-    minutes any more.
+    minutes any more. Moving back resumes a stopped schedule (a running one is left as is).
     """
     if not PLANS[plan_code].included_premium_minutes:
         return None
-    from chalicelib.jobs.plan_renewal import schedule_op
+    from chalicelib.jobs.plan_renewal import resume_op, schedule_op
     from chalicelib.store.payments import get_plan_renewal
 
-    if get_plan_renewal(agency.agency_id) is not None:
-        # TODO(plan renewal): a schedule stopped by an earlier move away is not resumed
-        # here; that needs a resume helper in chalicelib.jobs.plan_renewal.
-        return None
+    existing = get_plan_renewal(agency.agency_id)
+    if existing is not None:
+        return None if existing.DUESK else resume_op(existing, now().date())
     target = Agency(agency.PK, agency.SK, **{**agency.attribute_values, "plan": plan_code})
     return schedule_op(target, now().date())
 

@@ -164,6 +164,36 @@ class TestPlanRenewal:
         assert later["succeeded"] == 1
         assert seconds(agency, agency.primary_id) == 2000 * 60
 
+    def test_moving_away_stops_and_moving_back_resumes_without_a_double_credit(
+            self, app_client) -> None:
+        from chalicelib.store.payments import get_plan_renewal
+
+        anchor = date.fromisoformat("2026-01-31")
+        agency = create_agency(app_client, plan="partner_legacy", subscription_start="2026-01-31")
+        today = datetime.now(UTC)
+        assert run_job(app_client, "plan-renewal", at(today.date()))["succeeded"] == 1
+        following = next_cycle_date(anchor, today.date())
+
+        def change_plan(plan: str) -> None:
+            answer = call(app_client, "PATCH", "/v1/agency", token=agency.owner_token,
+                          body={"plan": plan})
+            assert answer.status == 200, answer.body
+
+        change_plan("agency_pro")  # away: the next due cycle stops the schedule
+        stopped = run_job(app_client, "plan-renewal", at(following))
+        assert stopped["succeeded"] == 0
+        assert get_plan_renewal(agency.agency_id).DUESK is None
+        assert seconds(agency, agency.primary_id) == 1000 * 60
+
+        change_plan("partner_legacy")  # back: resumed after the cycle already credited
+        renewal = get_plan_renewal(agency.agency_id)
+        assert renewal.DUESK is not None and renewal.next_cycle == following.isoformat()
+        change_plan("partner_legacy")  # a running schedule is left alone
+        assert get_plan_renewal(agency.agency_id).next_cycle == following.isoformat()
+        assert run_job(app_client, "plan-renewal", at(today.date()))["processed"] == 0
+        assert run_job(app_client, "plan-renewal", at(following))["succeeded"] == 1
+        assert seconds(agency, agency.primary_id) == 2000 * 60
+
     def test_other_plans_get_nothing(self, app_client) -> None:
         agency = create_agency(app_client, plan="agency_pro")
         result = run_job(app_client, "plan-renewal", "2030-01-01T00:00:00Z")
