@@ -191,18 +191,14 @@ def _guarded(step: str, run: Callable[[], Any], notes: dict[str, Any]) -> Any:
 
 def reconciliation_run(as_of: datetime) -> dict[str, Any]:
     """Finish half-done work, compare the period, report every difference (see module doc)."""
+    from chalicelib.services.payments import finish_pending_purchases
     from chalicelib.services.payouts import finish_unsent_transfers
     from chalicelib.stripe_gateway.connect import list_charges, list_transfers
 
     start, end = as_of - WINDOW, as_of
     notes: dict[str, Any] = {}
-    try:
-        from chalicelib.services.payments import finish_pending_purchases
-    except ImportError:  # TODO(payments): ships with the payments feature
-        finish_pending_purchases = None  # type: ignore[assignment]
-    if finish_pending_purchases is not None:
-        notes["pending_purchases"] = _guarded(
-            "pending_purchases", lambda: finish_pending_purchases(as_of), notes)
+    notes["pending_purchases"] = _guarded(
+        "pending_purchases", lambda: finish_pending_purchases(as_of), notes)
     notes["unsent_transfers"] = _guarded("unsent_transfers", finish_unsent_transfers, notes)
 
     differences: list[dict[str, Any]] = []

@@ -1,13 +1,12 @@
 """A scripted book of events for report tests: ledger postings + counters, and a model.
 
-The real write paths (usage ingestion, purchases, moves) belong to other features; until they
-all exist, these helpers post the same balanced ledger transactions with the same counter ops
-in ONE transaction (as SPEC requires of those paths), at the event's time. Every event is also
-applied to ``Model``, a plain in-test dict, so a report can be checked against both an
-independent model and a brute-force recomputation from the ledger entries.
-
-TODO(reports): once ``POST /v1/platform/usage``, purchases and transfers exist, add e2e runs
-through those routes (see tests/e2e/reports/test_reports_http.py for where).
+These helpers post the same balanced ledger transactions with the same counter ops in ONE
+transaction as the real write paths do, but at a chosen time, so a scripted month (leap
+days, month ends) needs no clock control. Every event is also applied to ``Model``, a plain
+in-test dict, so a report can be checked against both an independent model and a
+brute-force recomputation from the ledger entries. The real routes (usage ingestion, card
+purchases, moves, refunds) feed reports in test_reports_real_paths.py and
+test_reports_timezone.py.
 """
 
 from __future__ import annotations
@@ -52,10 +51,8 @@ _ids = itertools.count(1)
 
 def add_subaccount(agency_id: str, name: str, *, basic: int, premium: int,
                    subscription_start: str = "2026-01-31", primary: bool = False) -> Subaccount:
-    """A secondary sub-account written straight to the table.
-
-    TODO(reports): switch to ``POST /v1/subaccounts`` once that route exists.
-    """
+    """A secondary sub-account written straight to the table (any subscription start, no
+    plan cap: the scripted month needs several)."""
     sid = f"sub_{uuid.uuid4().hex[:24]}"
     sub = Subaccount(keys.agency_pk(agency_id), keys.subaccount_sk(sid), agency_id=agency_id,
                      subaccount_id=sid, name=name, login_email=None, is_primary=primary,
@@ -68,10 +65,8 @@ def add_subaccount(agency_id: str, name: str, *, basic: int, premium: int,
 
 def add_user(agency_id: str, role: str, *, access_all: bool = True,
              subaccount_ids: tuple[str, ...] = ()) -> str:
-    """A user of the agency written straight to the table; returns its access token.
-
-    TODO(reports): switch to invitations once that flow exists.
-    """
+    """A user of the agency written straight to the table; returns its access token
+    (quicker than the invitation flow, which tests/e2e/identity covers)."""
     from chalicelib.services.sessions import issue_token
     from chalicelib.store.accounts import User
 
