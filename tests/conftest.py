@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,10 +95,18 @@ class DynamoCallCounter:
 
     def __init__(self) -> None:
         self.calls: collections.Counter[str] = collections.Counter()
+        self.by_thread: collections.defaultdict[int, collections.Counter[str]] = (
+            collections.defaultdict(collections.Counter))
 
     def reset(self) -> None:
         """Forget what was counted."""
         self.calls.clear()
+        self.by_thread.clear()
+
+    def in_this_thread(self) -> collections.Counter[str]:
+        """Calls made by the calling thread only (not, say, a webhook the emulator sent to
+        the live app meanwhile)."""
+        return self.by_thread[threading.get_ident()]
 
     @property
     def total(self) -> int:
@@ -116,6 +125,7 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> DynamoCallCounter:
     def counting(self: BaseClient, operation_name: str, api_params: dict) -> Any:
         if self.meta.service_model.service_name == "dynamodb":
             counter.calls[operation_name] += 1
+            counter.by_thread[threading.get_ident()][operation_name] += 1
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)

@@ -104,7 +104,7 @@ def ensure_connect_account(principal: Principal) -> ConnectAccount:
             save(item, condition=ConnectAccount.PK.does_not_exist(),
                  error=ConnectAlreadyStarted("connect onboarding already started")),
             schedule_op(agency.agency_id, date.fromisoformat(agency.subscription_start),
-                        _today()),
+                        _today(), connect=item),
             audit_op(agency.agency_id, principal.user_id, "connect.onboarding_started",
                      target=account["id"], after={"status": item.status}, at=now),
         ])
@@ -152,6 +152,7 @@ def account_updated_ops(item: ConnectAccount, account: dict[str, Any],
     ``bank_action_needed`` clears only when the account shows a working bank account.
     """
     from chalicelib.services.notifications import notification_op
+    from chalicelib.services.payouts import schedule_connect_op
 
     if event_created < (item.last_event_at or 0):
         return []
@@ -175,7 +176,7 @@ def account_updated_ops(item: ConnectAccount, account: dict[str, Any],
         condition=ConnectAccount.last_event_at.does_not_exist()
         | (ConnectAccount.last_event_at <= event_created),
         error=Conflict("a newer account.updated was applied", code="stale_event"),
-    )]
+    ), schedule_connect_op(item.agency_id, state.status.value, state.payouts_enabled)]
     if state.status.value != item.status and state.status in (ConnectStatus.CONNECTED,
                                                               ConnectStatus.RESTRICTED):
         message = ("Stripe Connect is connected: profits will be paid out on your billing "

@@ -111,8 +111,11 @@ def _iso(moment: datetime) -> str:
 # -- schedule --------------------------------------------------------------------------------
 
 
-def schedule_op(agency_id: str, anchor: date, today: date) -> Op:
-    """Create the agency's payout schedule (first due date: the next cycle date after today)."""
+def schedule_op(agency_id: str, anchor: date, today: date,
+                connect: ConnectAccount | None = None) -> Op:
+    """Create the agency's payout schedule (first due date: the next cycle date after today),
+    carrying the Connect state the sweep decides on (``connect``: the account being saved in
+    the same transaction)."""
     first = next_cycle_date(anchor, today)
     return save(
         PayoutSchedule(
@@ -122,10 +125,46 @@ def schedule_op(agency_id: str, anchor: date, today: date) -> Op:
             next_date=first.isoformat(),
             DUEPK=keys.due_pk(SWEEP_JOB),
             DUESK=schedule_due_sk(agency_id, first),
+            **({} if connect is None else {
+                "connect_account_id": connect.account_id,
+                "connect_status": connect.status,
+                "connect_payouts_enabled": bool(connect.payouts_enabled)}),
         ),
         condition=PayoutSchedule.PK.does_not_exist(),
         error=ScheduleMoved("the payout schedule exists already"),
     )
+
+
+def schedule_connect_op(agency_id: str, status: str, payouts_enabled: bool) -> Op:
+    """Copy a Connect state change onto the payout schedule (put it in the same transaction
+    as the ConnectAccount update). The schedule is created with the ConnectAccount, so it
+    exists; the condition keeps a stray update from creating a partial item."""
+    return update(
+        PayoutSchedule(*PayoutSchedule.key(agency_id)),
+        actions=[PayoutSchedule.connect_status.set(status),
+                 PayoutSchedule.connect_payouts_enabled.set(payouts_enabled)],
+        condition=PayoutSchedule.PK.exists(),
+        error=Conflict("the payout schedule is missing", code="payout_schedule_missing"),
+    )
+
+
+@dataclass(frozen=True)
+class ConnectFacts:
+    """What the sweep needs to know of the agency's Connect account."""
+
+    account_id: str | None
+    status: str
+    payouts_enabled: bool
+
+
+def _connect_facts(schedule: PayoutSchedule) -> ConnectFacts:
+    if schedule.connect_status is not None and schedule.connect_account_id:
+        return ConnectFacts(schedule.connect_account_id, schedule.connect_status,
+                            bool(schedule.connect_payouts_enabled))
+    connect = get_connect_account(schedule.agency_id)  # a schedule from before the copy
+    if connect is None:
+        return ConnectFacts(None, ConnectStatus.NOT_CONNECTED.value, False)
+    return ConnectFacts(connect.account_id, connect.status, bool(connect.payouts_enabled))
 
 
 def _advance_op(schedule: PayoutSchedule, next_date: date, result: str) -> Op:
@@ -164,23 +203,23 @@ class SweepOutcome:
 def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutcome:
     """Pay one due agency if eligible, and move its schedule to the next cycle date.
 
-    Reads two items (the Connect item and the profit balance); one transaction writes the
-    payout, its ledger transaction and the schedule's move together.
+    Reads one item (the profit balance: the Connect state rides on the schedule); one
+    transaction writes the payout, its ledger transaction and the schedule's move together.
     """
     agency_id = schedule.agency_id
     cycle = date.fromisoformat(schedule.next_date)
     anchor = date.fromisoformat(schedule.anchor)
     # A sweep that did not run for a while catches up with one payout, not one per missed cycle.
     next_date = next_cycle_date(anchor, max(cycle, as_of.astimezone(UTC).date()))
-    connect = get_connect_account(agency_id)
+    connect = _connect_facts(schedule)
     profit = read_balance(agency_id, AGENCY_PROFIT, Asset.USD.value)
     decision = decide_payout(
         profit.balance,
-        connected=connect is not None,
-        payouts_enabled=bool(connect and connect.payouts_enabled
-                             and connect.status == ConnectStatus.CONNECTED.value),
+        connected=connect.account_id is not None,
+        payouts_enabled=connect.payouts_enabled
+        and connect.status == ConnectStatus.CONNECTED.value,
     )
-    if not decision.pay or connect is None:
+    if not decision.pay or connect.account_id is None:
         reason = decision.skip_reason or SkipReason.NOT_CONNECTED
         try:
             commit([_advance_op(schedule, next_date, reason.value)])

@@ -58,6 +58,12 @@ class PayoutSchedule(TableItem, discriminator="PayoutSchedule"):
     anchor = UnicodeAttribute()  # ISO date: the agency's subscription start
     next_date = UnicodeAttribute()  # ISO date of the next cycle to pay
     last_result = UnicodeAttribute(null=True)  # paid | below_threshold | payouts_disabled …
+    # What the sweep decides on, copied from the ConnectAccount by every write that changes
+    # it (in the same transaction), so a due agency costs the sweep one read less. Absent on
+    # schedules written before the copy existed: the sweep then reads the ConnectAccount.
+    connect_account_id = UnicodeAttribute(null=True)
+    connect_status = UnicodeAttribute(null=True)
+    connect_payouts_enabled = BooleanAttribute(null=True)
 
     @classmethod
     def key(cls, agency_id: str) -> tuple[str, str]:

@@ -38,6 +38,43 @@ class TestSweepReadsOnlyDueAgencies:
         assert again["processed"] == 0  # moved on to the next cycle date
 
 
+class TestSweepDecidesFromTheSchedule:
+    def test_connect_state_rides_on_the_schedule_so_a_due_agency_costs_one_read(
+            self, stripe_emulator, app_client, dynamodb_calls) -> None:
+        from chalicelib.store.connect import PayoutSchedule
+        from tests.e2e.connect.helpers import stripe_post as post
+        from tests.stripe_fixtures import wait_for
+
+        agency = create_agency(app_client, subscription_start=ANCHOR)
+        account_id = connect(app_client, agency, stripe_emulator)
+
+        def schedule() -> PayoutSchedule:
+            return PayoutSchedule.get(*PayoutSchedule.key(agency.agency_id),
+                                      consistent_read=True)
+
+        copied = schedule()
+        assert (copied.connect_account_id, copied.connect_status,
+                copied.connect_payouts_enabled) == (account_id, "connected", True)
+        stripe_post(stripe_emulator, "/v1/test_helpers/balance/add_available", amount=100_000)
+        add_profit(agency, 150_000_000, "one-read")
+        first, second = cycle_dates()
+        dynamodb_calls.reset()
+        paid = run_job("payout-sweep", datetime.fromisoformat(f"{first}T02:00:00+00:00"))
+        assert paid["results"] == {"paid": 1}
+        sweep_calls = dynamodb_calls.in_this_thread()  # not the transfer webhook's reads
+        assert sweep_calls["GetItem"] == 1  # the profit balance, nothing else
+        assert dynamodb_calls.calls["Scan"] == 0
+
+        # A restriction reaches the schedule with the ConnectAccount, in one transaction.
+        post(stripe_emulator, f"/v1/test_helpers/accounts/{account_id}/restrict")
+        wait_for(lambda: schedule().connect_status == "restricted")
+        assert schedule().connect_payouts_enabled is False
+        add_profit(agency, 150_000_000, "two")
+        held = run_job("payout-sweep", datetime.fromisoformat(f"{second}T02:00:00+00:00"))
+        assert held["results"] == {"payouts_disabled": 1}
+        assert [p["amount_usd"] for p in payouts(app_client, agency)] == ["150.00"]
+
+
 class TestConcurrentSweeps:
     def test_two_sweeps_at_once_pay_one_transfer(self, stripe_emulator, app_client) -> None:
         agency = create_agency(app_client, subscription_start=ANCHOR)
