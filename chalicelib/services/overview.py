@@ -2,7 +2,8 @@
 available profit, the next payout, the last payout, the Connect status and what needs action.
 
 Bounded reads: the agency, its Connect item, its payout schedule, the profit balance, the
-newest payout, and the period's counters (pre-aggregated daily rows, never entries or scans).
+newest payout, the period's counters (pre-aggregated daily rows, never entries or scans) and
+each sub-account's usage-sink balances (the all-time minutes, one BatchGetItem).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from chalicelib.domain.roles import Action, Principal, authorize_agency
 from chalicelib.domain.timezones import DEFAULT_TIMEZONE, local_date
 from chalicelib.services.access import get_agency
 from chalicelib.services.payouts import latest_payout, render_payout
-from chalicelib.services.reports import agency_usage_totals
+from chalicelib.services.reports import (
+    agency_subaccount_ids,
+    agency_usage_totals,
+    lifetime_used_seconds,
+)
 from chalicelib.store.connect import ConnectAccount, get_connect_account, get_schedule
 from chalicelib.store.ledger import read_balance
 
@@ -54,6 +59,13 @@ def action_needed(connect: ConnectAccount | None, available_micros: int) -> list
     return actions
 
 
+def _minutes_figure(seconds: dict[str, int]) -> dict[str, Any]:
+    basic, premium = int(seconds.get("basic", 0)), int(seconds.get("premium", 0))
+    return {"basic": render_minutes(basic), "premium": render_minutes(premium),
+            "total": render_minutes(basic + premium), "basic_seconds": basic,
+            "premium_seconds": premium}
+
+
 def monthly_overview(principal: Principal, today: date | None = None) -> dict[str, Any]:
     """``GET /v1/agency/overview`` (every agency role may view it)."""
     authorize_agency(principal, Action.VIEW_OVERVIEW)
@@ -66,9 +78,9 @@ def monthly_overview(principal: Principal, today: date | None = None) -> dict[st
     schedule = get_schedule(agency_id) if connect is not None else None
     available = read_balance(agency_id, AGENCY_PROFIT, Asset.USD.value).balance
     last = latest_payout(agency_id)
-    totals = agency_usage_totals(agency_id, start, end)
-    used = totals["total_used_seconds"]
-    basic, premium = int(used.get("basic", 0)), int(used.get("premium", 0))
+    every_subaccount = agency_subaccount_ids(agency_id)
+    totals = agency_usage_totals(agency_id, start, end, every_subaccount)
+    lifetime = lifetime_used_seconds(agency_id, every_subaccount)
     decision = decide_payout(
         available,
         connected=connect is not None,
@@ -85,12 +97,9 @@ def monthly_overview(principal: Principal, today: date | None = None) -> dict[st
         "payout_expected": decision.pay,
         "last_payout": render_payout(last) if last is not None else None,
         "connect_status": connect.status if connect else ConnectStatus.NOT_CONNECTED.value,
-        "total_minutes_used": {
-            "basic": render_minutes(basic),
-            "premium": render_minutes(premium),
-            "total": render_minutes(basic + premium),
-            "basic_seconds": basic,
-            "premium_seconds": premium,
-        },
+        "plan_renewal_date": end_exclusive.isoformat(),
+        # Global: every minute any sub-account of the agency ever used (removed ones too).
+        "total_minutes_used": _minutes_figure(lifetime),
+        "minutes_used_this_period": _minutes_figure(totals["total_used_seconds"]),
         "action_needed": action_needed(connect, available),
     }

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.ledger import wallet
+from chalicelib.domain.ledger import usage_sink, wallet
 from chalicelib.domain.plans import TIERS, asset_of_tier
 from chalicelib.domain.reporting import (
     Counters,
@@ -115,24 +115,42 @@ def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
     raise ValidationFailed(f"{field_name} must be true or false", details={"field": field_name})
 
 
-def agency_usage_totals(agency_id: str, start: date, end: date) -> dict[str, Any]:
+def agency_subaccount_ids(agency_id: str) -> list[str]:
+    """Every sub-account the agency ever had, removed ones included: one Query."""
+    return [sub.subaccount_id for sub in Subaccount.query(
+        keys.agency_pk(agency_id), Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX))]
+
+
+def lifetime_used_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict[str, int]:
+    """Seconds ever used (tier → seconds) across ``subaccount_ids``: the balances of their
+    usage-sink accounts (every debited call second lands there, nothing else does), read
+    with BatchGetItem. No counter row that every call of the agency rewrites."""
+    sinks = [usage_sink(sid) for sid in subaccount_ids]
+    rows = read_many_balances(agency_id, sinks, [asset_of_tier(tier) for tier in TIERS])
+    return {tier: sum(rows[sink][asset_of_tier(tier)].balance for sink in sinks)
+            for tier in TIERS}
+
+
+def agency_usage_totals(agency_id: str, start: date, end: date,
+                        subaccount_ids: Sequence[str] | None = None) -> dict[str, Any]:
     """Figures of the whole agency from ``start`` to ``end`` inclusive (its local dates).
 
     Sums every sub-account the agency ever had, removed ones included (their usage and
-    purchases happened in the range): one Query for the sub-accounts, then one Query per
-    sub-account. Integers only: ``{total_used_seconds: {basic, premium}, profit_micros,
-    purchases_micros, spent_micros, refunds_micros, calls_total, shortfall_seconds,
-    subaccounts}``. Used by the Monthly Overview (its current billing period).
+    purchases happened in the range): one Query for the sub-accounts (unless the caller
+    passes ``subaccount_ids``), then one Query per sub-account. Integers only:
+    ``{total_used_seconds: {basic, premium}, profit_micros, purchases_micros, spent_micros,
+    refunds_micros, calls_total, shortfall_seconds, subaccounts}``. Used by the Monthly
+    Overview (its current billing period).
     """
     if end < start:
         raise ValueError("end must not be before start")
     span = DateRange(start, end)
-    subs = list(Subaccount.query(keys.agency_pk(agency_id),
-                                 Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX)))
+    sids = list(subaccount_ids) if subaccount_ids is not None else agency_subaccount_ids(
+        agency_id)
     total = sum_counters(
         counters
-        for sub in subs
-        for counters in counters_by_day(agency_id, sub.subaccount_id, span).values()
+        for sid in sids
+        for counters in counters_by_day(agency_id, sid, span).values()
     )
     return {
         "total_used_seconds": {tier: total[f"used_{tier}_seconds"] for tier in TIERS},
@@ -142,5 +160,5 @@ def agency_usage_totals(agency_id: str, start: date, end: date) -> dict[str, Any
         "refunds_micros": total["refunds_micros"],
         "calls_total": total["calls_total"],
         "shortfall_seconds": total["shortfall_seconds"],
-        "subaccounts": len(subs),
+        "subaccounts": len(sids),
     }

@@ -157,3 +157,38 @@ class TestReportsOverRealWritePaths:
             for money in ("spent_usd", "purchases_usd", "profit_usd", "wallet_balance_usd"):
                 assert parse_usd(line[money], signed=True) == parse_usd(row[money],
                                                                         signed=True)
+
+
+class TestMonthlyOverviewTotals:
+    def test_global_minutes_are_all_time_across_every_subaccount_even_removed(
+            self, app_client) -> None:
+        client = app_client
+        agency = create_agency(client, subscription_start="2026-01-31")
+        a = new_client(client, agency, "Client A", "0.15", "0.25")
+        b = new_client(client, agency, "Client B", "0.12", "0.20")
+        for sid in (a, b):
+            granted = call(client, "POST", "/v1/platform/adjustments", platform=True,
+                           headers={"Idempotency-Key": uuid.uuid4().hex},
+                           body={"subaccount_id": sid, "asset": "basic_minutes",
+                                 "amount": "10", "reason": "test grant"})
+            assert granted.status == 201, granted.body
+        now = datetime.now(UTC)
+        long_ago = "2025-06-01T12:00:00Z"  # before any current billing period
+        records = [(a, 90, long_ago), (a, 30, now.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                   (b, 45, long_ago)]
+        ingested = call(client, "POST", "/v1/platform/usage", platform=True, body={"records": [
+            {"call_id": f"call-{uuid.uuid4().hex}", "subaccount_id": sid, "tier": "basic",
+             "duration_seconds": seconds, "direction": "outbound", "status": "completed",
+             "started_at": started} for sid, seconds, started in records]})
+        assert ingested.body["recorded"] == 3, ingested.body
+        removed = call(client, "POST", f"/v1/subaccounts/{b}/removal", token=agency.owner_token,
+                       body={"minutes_destination_id": agency.primary_id})
+        assert removed.status in (200, 201), removed.body
+
+        overview = call(client, "GET", "/v1/agency/overview", token=agency.owner_token).body
+        assert overview["total_minutes_used"]["basic_seconds"] == 90 + 30 + 45
+        assert overview["total_minutes_used"]["total"] == "2.75"
+        assert overview["minutes_used_this_period"]["basic_seconds"] == 30
+        assert overview["plan_renewal_date"] == (
+            date.fromisoformat(overview["period_end"]) + timedelta(days=1)).isoformat()
+        assert overview["period_start"] <= now.date().isoformat() <= overview["period_end"]

@@ -63,7 +63,8 @@ export async function renderOverview(card, { context }, { poll = false, attempt 
       connectArea.append(actionButton(text, "connect-stripe", "Contacting Stripe…", error, startOnboarding));
     }
   }
-  const used = data.total_minutes_used || {};
+  const used = data.minutes_used_this_period || {};
+  const everUsed = data.total_minutes_used || {};
   const actions = (data.action_needed || []).map((item) => h("li", { class: `action-${item.code}` }, item.message));
   const lastPayout = data.last_payout;
   clear(
@@ -77,6 +78,8 @@ export async function renderOverview(card, { context }, { poll = false, attempt 
       figure("Payout threshold", usd(data.payout_threshold_usd), "payout-threshold"),
       figure("Next payout date", data.next_payout_date ? date(data.next_payout_date) : "After Stripe is connected", "next-payout-date"),
       figure("Minutes used this period", `${used.total ?? "—"} (Basic ${used.basic ?? "—"}, Premium ${used.premium ?? "—"})`, "minutes-used"),
+      figure("Minutes used, all sub-accounts, all time", `${everUsed.total ?? "—"}`, "minutes-used-total"),
+      figure("Plan renewal", data.plan_renewal_date ? date(data.plan_renewal_date) : "—", "plan-renewal-date"),
       lastPayout
         ? figure("Last payout", `${usd(lastPayout.amount_usd)} · ${lastPayout.status}${lastPayout.status === "failed" ? ` (${lastPayout.failure_code || lastPayout.failure_stage})` : ""}`, "last-payout")
         : null,
