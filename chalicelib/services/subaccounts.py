@@ -63,6 +63,7 @@ from chalicelib.services.resources import (
 )
 from chalicelib.store import keys
 from chalicelib.store.accounts import (
+    Agency,
     EmailClaim,
     SlotCounter,
     Subaccount,
@@ -238,6 +239,12 @@ def create_subaccount(principal: Principal, *, name: str, login_email: str,
         claim_owner_type=SUBACCOUNT_LOGIN_CLAIM,
     )
     commit([
+        # The cap was read from this plan: a plan change committed meanwhile (a downgrade
+        # checks the slot counter against its own, smaller cap) makes this a retryable 409.
+        check(Agency(keys.agency_pk(agency.agency_id), keys.AGENCY_SK),
+              (Agency.plan == agency.plan) & (Agency.status == "active"),
+              Conflict("the agency's plan changed meanwhile; try again",
+                       code="concurrent_update")),
         save(sub, condition=Subaccount.PK.does_not_exist()),
         save(SubaccountPointer(keys.subaccount_pointer_pk(sid), "SUBID",
                                agency_id=agency.agency_id),

@@ -84,3 +84,35 @@ class TestPlanCap:
         for _ in range(3):
             new_subaccount(app_client, agency)
         assert slots_used(agency.agency_id) == 3
+
+
+class TestPlanChangeRace:
+    def test_a_create_that_read_the_old_plan_loses_to_a_downgrade(self, app_client,
+                                                                  monkeypatch) -> None:
+        """The create read agency_pro (cap 50); a downgrade to agency_lite (cap 10) commits
+        before the create does: the create must not push the slots past the new cap."""
+        from chalicelib.services import subaccounts
+        from chalicelib.services.access import get_agency
+
+        agency = create_agency(app_client, plan="agency_pro")
+        _occupy_slots(agency.agency_id, 10)  # exactly the lite cap
+        stale = get_agency(agency.agency_id)  # what the create read: agency_pro
+        downgraded = call(app_client, "PATCH", "/v1/agency", token=agency.owner_token,
+                          body={"plan": "agency_lite"})
+        assert downgraded.status == 200, downgraded.body
+        monkeypatch.setattr(subaccounts, "get_agency", lambda _agency_id: stale)
+        principal = _owner_principal(agency.agency_id, agency.owner_id)
+        try:
+            subaccounts.create_subaccount(principal, name="Late", login_email="late@x.example.com",
+                                          prices={"basic": "0.2", "premium": "0.3"},
+                                          subscription_start=None)
+            outcome = "created"
+        except Conflict as exc:
+            outcome = exc.code
+        assert outcome == "concurrent_update"
+        assert slots_used(agency.agency_id) == 10
+        monkeypatch.undo()
+        retried = call(app_client, "POST", "/v1/subaccounts", token=agency.owner_token, body={
+            "name": "Late", "login_email": "late@x.example.com",
+            "prices": {"basic": "0.2", "premium": "0.3"}})
+        assert (retried.status, retried.error_code) == (409, "plan_limit_reached")
