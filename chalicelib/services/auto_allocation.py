@@ -28,7 +28,7 @@ from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
 from chalicelib.store import payments as store
 from chalicelib.store.accounts import Agency, Subaccount, User
-from chalicelib.store.base import utcnow
+from chalicelib.store.base import TableItem, utcnow
 from chalicelib.store.payments import AutoAllocationRule, Purchase
 from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
 
@@ -231,11 +231,10 @@ def _build_purchase(rule: AutoAllocationRule, agency: Agency, purchase_id: str,
 
 def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
     """One due rule: ``succeeded``, ``failed`` or ``skipped`` (not due, pending, gone)."""
-    rule = store.get_allocation_rule(agency_id, subaccount_id)
+    rule, sub, agency = _load(agency_id, subaccount_id)
     if (rule is None or not rule.enabled or rule.status != "active" or not rule.DUESK
             or rule.DUESK.split("#", 1)[0] > as_of.strftime("%Y-%m-%dT%H:%M:%SZ")):
         return "skipped"  # changed since the index was read
-    sub, agency = _load(agency_id, subaccount_id)
     if sub is None or agency is None or sub.status == "removed" or agency.status != "active":
         commit([delete(AutoAllocationRule(rule.PK, rule.SK))])
         return "skipped"
@@ -271,17 +270,18 @@ def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
     return "skipped"  # Stripe has not settled it: the webhook or a later sweep finishes it
 
 
-def _load(agency_id: str, subaccount_id: str) -> tuple[Subaccount | None, Agency | None]:
-    try:
-        sub = Subaccount.get(keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id),
-                             consistent_read=True)
-    except Subaccount.DoesNotExist:
-        sub = None
-    try:
-        agency = Agency.get(keys.agency_pk(agency_id), keys.AGENCY_SK, consistent_read=True)
-    except Agency.DoesNotExist:
-        agency = None
-    return sub, agency
+def _load(agency_id: str, subaccount_id: str
+          ) -> tuple[AutoAllocationRule | None, Subaccount | None, Agency | None]:
+    """The rule (read again: the index may lag), its sub-account and the agency: all three
+    live in the agency's partition, so one consistent BatchGetItem."""
+    pk = keys.agency_pk(agency_id)
+    rule_sk, sub_sk = keys.auto_allocation_sk(subaccount_id), keys.subaccount_sk(subaccount_id)
+    found = {item.SK: item for item in TableItem.batch_get(
+        [(pk, rule_sk), (pk, sub_sk), (pk, keys.AGENCY_SK)], consistent_read=True)}
+    rule, sub, agency = found.get(rule_sk), found.get(sub_sk), found.get(keys.AGENCY_SK)
+    return (rule if isinstance(rule, AutoAllocationRule) else None,
+            sub if isinstance(sub, Subaccount) else None,
+            agency if isinstance(agency, Agency) else None)
 
 
 def _charge(purchase: Purchase) -> Purchase:
