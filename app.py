@@ -38,37 +38,41 @@ for blueprint_module in (
     app.register_blueprint(blueprint_module.bp)
 
 
-def _run(job: str) -> dict[str, Any]:
-    from chalicelib.jobs import run_job
+def _run(job: str, event: Any) -> dict[str, Any]:
+    from chalicelib.jobs import Deadline, run_job
 
-    return run_job(job, datetime.now(UTC))
-
-
-@app.schedule(Cron(15, 0, "*", "*", "?", "*"), name="auto_allocation_daily")
-def auto_allocation_daily(event: Any) -> dict[str, Any]:
-    """Daily: monthly allocations due today, and retries of declined ones."""
-    return _run("auto-allocation")
+    # Stop taking new items before Lambda's time limit; what is left stays due.
+    deadline = Deadline.from_lambda_context(getattr(event, "context", None))
+    return run_job(job, datetime.now(UTC), deadline)
 
 
-@app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="plan_renewal_daily")
-def plan_renewal_daily(event: Any) -> dict[str, Any]:
-    """Daily: credit plan-included minutes to primaries whose cycle starts today."""
-    return _run("plan-renewal")
+# The sweeps run hourly although their items fall due by the day: a run that reaches its
+# time limit leaves the rest due, and the next hour finishes it (every item is idempotent).
+@app.schedule(Cron(15, "*", "*", "*", "?", "*"), name="auto_allocation_sweep")
+def auto_allocation_sweep(event: Any) -> dict[str, Any]:
+    """Hourly: monthly allocations due, and retries of declined ones (one a day)."""
+    return _run("auto-allocation", event)
 
 
-@app.schedule(Cron(0, 2, "*", "*", "?", "*"), name="payout_sweep_daily")
-def payout_sweep_daily(event: Any) -> dict[str, Any]:
-    """Daily: pay agencies whose billing cycle date is due."""
-    return _run("payout-sweep")
+@app.schedule(Cron(30, "*", "*", "*", "?", "*"), name="plan_renewal_sweep")
+def plan_renewal_sweep(event: Any) -> dict[str, Any]:
+    """Hourly: credit plan-included minutes to primaries whose cycle has started."""
+    return _run("plan-renewal", event)
+
+
+@app.schedule(Cron(45, "*", "*", "*", "?", "*"), name="payout_sweep")
+def payout_sweep(event: Any) -> dict[str, Any]:
+    """Hourly: pay agencies whose billing cycle date is due."""
+    return _run("payout-sweep", event)
 
 
 @app.schedule(Rate(6, unit=Rate.HOURS), name="reconciliation")
 def reconciliation(event: Any) -> dict[str, Any]:
     """Every 6 hours: compare the ledger with Stripe, finish interrupted purchases."""
-    return _run("reconciliation")
+    return _run("reconciliation", event)
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES), name="call_hold_release")
 def call_hold_release(event: Any) -> dict[str, Any]:
     """Every 15 minutes: give back the seconds of expired call holds."""
-    return _run("call-holds")
+    return _run("call-holds", event)

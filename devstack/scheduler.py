@@ -37,6 +37,7 @@ from croniter import croniter
 
 from devstack.defaults import APP_ENV_DEFAULTS, JOB_NAMES, api_base_url, child_env
 
+LOCAL_RUNTIME_MS = 900_000
 AWS_ACCOUNT = "123456789012"  # what chalice's own test events use
 RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -197,7 +198,9 @@ class LocalScheduler:
                 continue
             self.next_fire[job.name] = job.schedule.next_after(moment)
             event = scheduled_event(self.app_name, job.name, fire_at, self.region)
-            context = LambdaContext(f"{self.app_name}-local-{job.name}", memory_size=512)
+            # The deployed sweeps get 15 minutes (.chalice/config.json); so does a local run.
+            context = LambdaContext(f"{self.app_name}-local-{job.name}", memory_size=512,
+                                    max_runtime_ms=LOCAL_RUNTIME_MS)
             try:
                 result = job.handler(event, context)
                 self.log(f"scheduler: {job.name} fired for {event['time']}: ok {result!r}")

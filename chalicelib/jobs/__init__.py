@@ -4,6 +4,9 @@ route ``POST /v1/platform/jobs/{name}/runs`` alike, so a manual run is the real 
 from __future__ import annotations
 
 import importlib
+import inspect
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +20,35 @@ JOBS: dict[str, str] = {
     "reconciliation": "chalicelib.jobs.reconciliation:reconciliation_run",
     "call-holds": "chalicelib.jobs.call_holds:call_hold_release",
 }
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a run must stop taking new work: the Lambda's time limit minus a margin.
+
+    A sweep checks it before each due item; what it leaves stays due (every sweep is
+    idempotent per item), and the next hourly run picks it up. ``at`` is a
+    ``time.monotonic()`` value; None means no limit (tests, the platform route).
+    """
+
+    at: float | None = None
+
+    #: Kept free at the end of a run: the item in progress finishes (a Stripe call included).
+    MAX_MARGIN_SECONDS = 60.0
+
+    @classmethod
+    def from_lambda_context(cls, context: Any) -> Deadline:
+        """From the Lambda context's remaining time (no context, no limit)."""
+        remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+        if remaining_ms is None:
+            return cls()
+        remaining = max(float(remaining_ms()) / 1000.0, 0.0)
+        margin = min(cls.MAX_MARGIN_SECONDS, remaining * 0.25)
+        return cls(time.monotonic() + remaining - margin)
+
+    def passed(self) -> bool:
+        """Whether the run should stop taking new items."""
+        return self.at is not None and time.monotonic() >= self.at
 
 
 def job_summary(job: str, as_of: datetime, *, processed: int = 0, succeeded: int = 0,
@@ -33,8 +65,9 @@ def job_summary(job: str, as_of: datetime, *, processed: int = 0, succeeded: int
     }
 
 
-def run_job(name: str, as_of: datetime) -> dict[str, Any]:
-    """Run the named job as of ``as_of`` (404 for an unknown name)."""
+def run_job(name: str, as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
+    """Run the named job as of ``as_of`` (404 for an unknown name); the sweeps that take a
+    ``deadline`` stop taking new items when it passes."""
     target = JOBS.get(name)
     if target is None:
         raise NotFound(f"unknown job {name!r}", details={"jobs": sorted(JOBS)})
@@ -43,4 +76,7 @@ def run_job(name: str, as_of: datetime) -> dict[str, Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
         raise NotFound(f"job {name!r} is not available yet") from None
-    return getattr(module, function_name)(as_of)
+    job = getattr(module, function_name)
+    if deadline is not None and "deadline" in inspect.signature(job).parameters:
+        return job(as_of, deadline=deadline)
+    return job(as_of)

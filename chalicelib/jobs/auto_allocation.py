@@ -1,4 +1,4 @@
-"""Daily sweep: monthly auto-allocations due (and retries of declined ones)."""
+"""Hourly sweep: monthly auto-allocations due (and retries of declined ones)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,30 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import DomainError
-from chalicelib.jobs import job_summary
+from chalicelib.jobs import Deadline, job_summary
 from chalicelib.store import payments as store
 from chalicelib.store.payments import AutoAllocationRule
 
 log = logging.getLogger(__name__)
 
 
-def auto_allocation_sweep(as_of: datetime) -> dict[str, Any]:
+def auto_allocation_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
     """Charge every rule due at ``as_of`` (GSI2 ``DUE#auto-allocation``, no scan).
 
     Idempotent per rule and period: a rerun finds the rule moved on (or the period's purchase
-    already made) and charges nothing.
+    already made) and charges nothing. Past the ``deadline`` the rest stays due for the next
+    run (``deferred``).
     """
     from chalicelib.services.auto_allocation import process_rule
 
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     due = [(item.agency_id, item.subaccount_id) for item in store.due_items(
         store.ALLOCATION_JOB, as_of) if isinstance(item, AutoAllocationRule)]
-    for agency_id, subaccount_id in due:
+    deferred = 0
+    for index, (agency_id, subaccount_id) in enumerate(due):
+        if deadline is not None and deadline.passed():
+            deferred = len(due) - index
+            break
         counts["processed"] += 1
         try:
             outcome = process_rule(agency_id, subaccount_id, as_of)
@@ -33,4 +38,4 @@ def auto_allocation_sweep(as_of: datetime) -> dict[str, Any]:
             log.exception("auto-allocation of %s failed", subaccount_id)
             outcome = "failed"
         counts[outcome] += 1
-    return job_summary("auto-allocation", as_of, **counts)
+    return job_summary("auto-allocation", as_of, **counts, deferred=deferred)

@@ -1,4 +1,4 @@
-"""Daily sweep: plan-included minutes credited to each primary once per billing cycle.
+"""Hourly sweep: plan-included minutes credited to each primary once per billing cycle.
 
 Agencies on a plan with included minutes (``partner_legacy``: 1,000 Premium minutes) carry a
 ``PlanRenewal`` item in GSI2 ``DUE#plan-renewal`` keyed by the next cycle date. The credit's
@@ -17,7 +17,7 @@ from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.ledger import Asset, Code, LedgerTransaction, supply, transfer, wallet
 from chalicelib.domain.money import SECONDS_PER_MINUTE
 from chalicelib.domain.plans import PLANS
-from chalicelib.jobs import job_summary
+from chalicelib.jobs import Deadline, job_summary
 from chalicelib.store import keys
 from chalicelib.store import payments as store
 from chalicelib.store.accounts import Agency
@@ -119,12 +119,17 @@ def renew(agency_id: str, as_of: datetime) -> str:
     return "succeeded"
 
 
-def plan_renewal_sweep(as_of: datetime) -> dict[str, Any]:
-    """Credit every plan renewal due at ``as_of`` (GSI2 ``DUE#plan-renewal``, no scan)."""
+def plan_renewal_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
+    """Credit every plan renewal due at ``as_of`` (GSI2 ``DUE#plan-renewal``, no scan); past
+    the ``deadline`` the rest stays due for the next run (``deferred``)."""
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     due = [item.agency_id for item in store.due_items(store.PLAN_RENEWAL_JOB, as_of)
            if isinstance(item, PlanRenewal)]
-    for agency_id in due:
+    deferred = 0
+    for index, agency_id in enumerate(due):
+        if deadline is not None and deadline.passed():
+            deferred = len(due) - index
+            break
         counts["processed"] += 1
         try:
             outcome = renew(agency_id, as_of)
@@ -132,4 +137,4 @@ def plan_renewal_sweep(as_of: datetime) -> dict[str, Any]:
             log.exception("plan renewal of %s failed", agency_id)
             outcome = "failed"
         counts[outcome] += 1
-    return job_summary("plan-renewal", as_of, **counts)
+    return job_summary("plan-renewal", as_of, **counts, deferred=deferred)

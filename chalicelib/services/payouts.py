@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.errors import Conflict, DomainError
@@ -73,6 +73,9 @@ from chalicelib.store.ledger import (
 from chalicelib.store.pagination import decode_cursor, encode_cursor
 from chalicelib.store.transact import Op, commit, save, update
 from chalicelib.stripe_gateway.client import GatewayRequestRefused
+
+if TYPE_CHECKING:
+    from chalicelib.jobs import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -408,12 +411,21 @@ def finish_unsent_transfers(limit: int = 500) -> dict[str, int]:
     return counts
 
 
-def run_sweep(as_of: datetime) -> dict[str, Any]:
-    """The daily payout sweep: every due agency, O(due). Summary counts and extras."""
+def run_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
+    """The payout sweep: every due agency, O(due). Summary counts and extras.
+
+    ``deadline`` (``chalicelib.jobs.Deadline``): past it, the schedules not reached stay due
+    for the next run, counted in ``deferred``.
+    """
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     results: dict[str, int] = {}
     retried = finish_unsent_transfers()
-    for schedule in due_schedules(as_of):
+    deferred = 0
+    due = list(due_schedules(as_of))  # only what is due: O(due) items, paged by pynamodb
+    for index, schedule in enumerate(due):
+        if deadline is not None and deadline.passed():
+            deferred = len(due) - index
+            break
         counts["processed"] += 1
         try:
             outcome = process_due_schedule(schedule, as_of)
@@ -427,7 +439,7 @@ def run_sweep(as_of: datetime) -> dict[str, Any]:
             counts["failed"] += 1
         else:
             counts["skipped"] += 1
-    return {**counts, "results": results, "unsent_transfers": retried}
+    return {**counts, "results": results, "unsent_transfers": retried, "deferred": deferred}
 
 
 # -- Stripe payout events (the connected account's bank) -------------------------------------

@@ -194,6 +194,25 @@ class TestPlanRenewal:
         assert run_job(app_client, "plan-renewal", at(following))["succeeded"] == 1
         assert seconds(agency, agency.primary_id) == 2000 * 60
 
+    def test_a_run_out_of_time_leaves_the_rest_due_for_the_next(self, app_client) -> None:
+        """The scheduled Lambda stops taking items near its time limit; nothing is lost."""
+        from chalice.local import LambdaContext
+
+        from app import plan_renewal_sweep
+        from devstack.scheduler import scheduled_event
+
+        agencies = [create_agency(app_client, plan="partner_legacy",
+                                  subscription_start="2026-01-31") for _ in range(2)]
+        event = scheduled_event("agency-accounts", "plan_renewal_sweep", datetime.now(UTC),
+                                "us-east-1")
+        out_of_time = plan_renewal_sweep(event, LambdaContext("sweep", 512, max_runtime_ms=0))
+        assert (out_of_time["processed"], out_of_time["deferred"]) == (0, 2)
+        assert all(seconds(agency, agency.primary_id) == 0 for agency in agencies)
+        in_time = plan_renewal_sweep(event, LambdaContext("sweep", 512,
+                                                          max_runtime_ms=900_000))
+        assert (in_time["succeeded"], in_time["deferred"]) == (2, 0)
+        assert all(seconds(agency, agency.primary_id) == 1000 * 60 for agency in agencies)
+
     def test_other_plans_get_nothing(self, app_client) -> None:
         agency = create_agency(app_client, plan="agency_pro")
         result = run_job(app_client, "plan-renewal", "2030-01-01T00:00:00Z")
