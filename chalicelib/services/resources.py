@@ -28,7 +28,14 @@ from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
 from chalicelib.store.base import utcnow
 from chalicelib.store.pagination import decode_cursor, encode_cursor
-from chalicelib.store.resources import Resource, get_resource, list_resources_page, resource_key
+from chalicelib.store.resources import (
+    PhoneNumberClaim,
+    Resource,
+    get_resource,
+    list_resources_page,
+    phone_claim_key,
+    resource_key,
+)
 from chalicelib.store.transact import Op, commit, delete, save, update
 
 
@@ -173,13 +180,33 @@ def create_resource(principal: Principal, subaccount_id: str, route: str, *,
         type=kind.type, name=name, number=number, status=kind.default_status,
         created_at=utcnow(),
     )
-    commit([
+    ops = [
         bump_generation_op(principal, sub),
         save(item, condition=Resource.PK.does_not_exist(),
              error=Conflict("this phone number is already on the sub-account",
                             code="phone_number_exists")),
-    ])
+    ]
+    if number is not None:
+        # One sub-account per number in the agency (which one is not said: the caller may
+        # not have access to it).
+        ops.append(save(PhoneNumberClaim(
+            keys.agency_pk(sub.agency_id), keys.phone_claim_sk(number),
+            agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, number=number),
+            condition=PhoneNumberClaim.PK.does_not_exist(),
+            error=Conflict("this phone number is already in use by another sub-account",
+                           code="phone_number_in_use")))
+    commit(ops)
     return render_resource(item)
+
+
+def release_claim_op(agency_id: str, subaccount_id: str, number: str) -> Op:
+    """Give a number back to the agency: delete its claim if this sub-account holds it
+    (numbers added before claims existed have none, which is fine too)."""
+    return delete(phone_claim_key(agency_id, number),
+                  condition=(PhoneNumberClaim.subaccount_id == subaccount_id)
+                  | PhoneNumberClaim.PK.does_not_exist(),
+                  error=Conflict("the number is held by another sub-account",
+                                 code="concurrent_update"))
 
 
 def _existing(sub: Subaccount, kind: ResourceType, resource_id: str) -> Resource:
@@ -221,11 +248,13 @@ def delete_resource(principal: Principal, subaccount_id: str, route: str,
     """Delete a resource (a phone number is released)."""
     kind = resource_type(route)
     sub = load_subaccount(principal, subaccount_id, Action.WRITE_RESOURCES)
-    _existing(sub, kind, resource_id)
+    item = _existing(sub, kind, resource_id)
     commit([
         bump_generation_op(principal, sub),
         delete(resource_key(sub.agency_id, sub.subaccount_id, kind.type, resource_id),
                condition=Resource.PK.exists(), error=NotFound("resource not found")),
+        *([release_claim_op(sub.agency_id, sub.subaccount_id, item.number)]
+          if item.type == "phone_number" and item.number else []),
     ])
 
 

@@ -57,6 +57,7 @@ from chalicelib.services.resources import (
     BY_TYPE,
     RELEASED,
     generation_condition,
+    release_claim_op,
     render_resource,
     status_op,
     subaccount_key,
@@ -652,6 +653,16 @@ def removal_preview(principal: Principal, subaccount_id: str) -> dict[str, Any]:
     }
 
 
+def _removal_ops(item: Resource) -> list[Op]:
+    """What removal does to one resource: its stop op, and a number's claim given back."""
+    stop = _stop_op(item)
+    if stop is None:
+        return []
+    if item.type == "phone_number" and item.number:
+        return [stop, release_claim_op(item.agency_id, item.subaccount_id, item.number)]
+    return [stop]
+
+
 def _stop_op(item: Resource) -> Op | None:
     """What removal does to one resource: release numbers, stop everything that runs."""
     if item.type == "phone_number":
@@ -809,7 +820,7 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                                  moved_out_seconds=out_seconds))
             head.append(stats_op(agency_id, destination.subaccount_id, now, principal.timezone,
                                  moved_in_seconds=in_seconds))
-        resource_ops = [op for op in (_stop_op(item) for item in resources) if op is not None]
+        resource_ops = [op for item in resources for op in _removal_ops(item)]
         transaction_id = f"removal:{sub.subaccount_id}"
         tx = None
         if postings:

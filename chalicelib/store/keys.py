@@ -168,6 +168,11 @@ def resource_sk(resource_type: str, resource_id: str) -> str:
     return f"{resource_type}#{resource_id}"
 
 
+def phone_claim_sk(number: str) -> str:
+    """In the agency partition: which sub-account holds an E.164 number."""
+    return f"PHONE#{number}"
+
+
 def payment_profile_sk(subaccount_id: str) -> str:
     """The Stripe customer of a sub-account."""
     return f"PAYPROFILE#{subaccount_id}"

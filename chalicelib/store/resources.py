@@ -33,6 +33,20 @@ class Resource(TableItem, discriminator="Resource"):
     updated_at = UTCDateTimeText(null=True)
 
 
+class PhoneNumberClaim(TableItem, discriminator="PhoneNumberClaim"):
+    """PK: ``AGENCY#<aid>`` / SK: ``PHONE#<e164>``. The one sub-account of the agency that
+    holds a number: written with the number, deleted when it is deleted or released."""
+
+    agency_id = UnicodeAttribute()
+    subaccount_id = UnicodeAttribute()
+    number = UnicodeAttribute()
+
+
+def phone_claim_key(agency_id: str, number: str) -> PhoneNumberClaim:
+    """An unsaved claim carrying only its key."""
+    return PhoneNumberClaim(keys.agency_pk(agency_id), keys.phone_claim_sk(number))
+
+
 def resource_key(agency_id: str, subaccount_id: str, resource_type: str,
                  resource_id: str) -> Resource:
     """An unsaved resource carrying only its key (for updates, deletes and checks)."""

@@ -57,6 +57,38 @@ class TestResourceCrud:
             assert answer.error_code == "invalid_phone_number"
         assert call(app_client, "POST", base, token=owner, body={"name": "x"}).status == 422
 
+    def test_a_number_is_held_by_one_sub_account_of_the_agency_at_a_time(
+            self, app_client) -> None:
+        agency, other_agency = create_agency(app_client), create_agency(app_client)
+        a, b = (new_subaccount(app_client, agency)["id"] for _ in range(2))
+        owner, number = agency.owner_token, {"number": "+14155550188"}
+
+        def add(sid: str, token: str = owner):
+            return call(app_client, "POST", f"/v1/subaccounts/{sid}/phone-numbers",
+                        token=token, body=number)
+
+        on_a = add(a)
+        assert on_a.status == 201, on_a.body
+        taken = add(b)
+        assert (taken.status, taken.error_code) == (409, "phone_number_in_use")
+        assert a not in str(taken.body)  # which sub-account holds it is not said
+        assert call(app_client, "GET", f"/v1/subaccounts/{b}/phone-numbers",
+                    token=owner).body["phone_numbers"] == []
+        # Another agency is another tenant: its own claim, no oracle on ours.
+        elsewhere = new_subaccount(app_client, other_agency)["id"]
+        assert add(elsewhere, other_agency.owner_token).status == 201
+
+        # Deleting it from A gives it back; B takes it; removing B gives it back again.
+        deleted = call(app_client, "DELETE", f"/v1/subaccounts/{a}/phone-numbers/"
+                       f"{on_a.body['id']}", token=owner)
+        assert deleted.status in (200, 204), deleted.body
+        assert add(b).status == 201
+        assert add(a).error_code == "phone_number_in_use"
+        removed = call(app_client, "POST", f"/v1/subaccounts/{b}/removal", token=owner,
+                       body={"minutes_destination_id": agency.primary_id})
+        assert removed.status == 200, removed.body
+        assert add(a).status == 201
+
     def test_bad_bodies_are_422_and_unknown_ids_404(self, app_client) -> None:
         agency = create_agency(app_client)
         sid = new_subaccount(app_client, agency)["id"]
