@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import Conflict
@@ -240,16 +241,25 @@ def dispute_created(event: dict[str, Any]) -> list[Op]:
         subaccount_id=purchase.subaccount_id,
         data={"purchase_id": purchase.purchase_id, "dispute_id": dispute.get("id"),
               "held_micros": max(amount, 0)}, at=now)
-    if amount <= 0:
+    return _hold_profit_ops(purchase, max(amount, 0), f"dispute:{dispute.get('id')}",
+                            Code.DISPUTE,
+                            f"profit held: dispute on {purchase.purchase_id}",
+                            str(dispute.get("id")), notice, now)
+
+
+def _hold_profit_ops(purchase: Purchase, amount: int, transaction_id: str, code: Code,
+                     memo: str, dispute_id: str, notice: Op, now: datetime) -> list[Op]:
+    """Move ``amount`` of the purchase's profit into its held account (negative: back out to
+    the agency's profit), with the purchase's running ``profit_held_micros`` in the same
+    transaction; nothing to move leaves just the notice."""
+    if amount == 0:
         return [notice]
     tx = LedgerTransaction(
-        agency_id=purchase.agency_id, transaction_id=f"dispute:{dispute.get('id')}",
-        code=Code.DISPUTE,
+        agency_id=purchase.agency_id, transaction_id=transaction_id, code=code,
         postings=(Posting(AGENCY_PROFIT, "usd", -amount),
                   Posting(profit_held(purchase.purchase_id), "usd", amount)),
-        subaccount_id=purchase.subaccount_id,
-        memo=f"profit held: dispute on {purchase.purchase_id}",
-        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute.get("id")},
+        subaccount_id=purchase.subaccount_id, memo=memo,
+        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id},
     )
     return [
         *ledger_ops(tx, now),
@@ -302,22 +312,7 @@ def _release_held_profit(purchase: Purchase, dispute_id: str) -> list[Op]:
         subaccount_id=purchase.subaccount_id,
         data={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id,
               "released_micros": max(held_micros, 0)}, at=now)
-    if held_micros <= 0:
-        return [notice]
-    tx = LedgerTransaction(
-        agency_id=purchase.agency_id, transaction_id=f"dispute-won:{dispute_id}",
-        code=Code.DISPUTE_WON,
-        postings=(Posting(profit_held(purchase.purchase_id), "usd", -held_micros),
-                  Posting(AGENCY_PROFIT, "usd", held_micros)),
-        subaccount_id=purchase.subaccount_id,
-        memo=f"profit released: dispute on {purchase.purchase_id} won",
-        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id},
-    )
-    return [
-        *ledger_ops(tx, now),
-        update(Purchase(purchase.PK, purchase.SK),
-               [Purchase.profit_held_micros.add(-held_micros)],
-               condition=Purchase.profit_held_micros == held_micros,
-               error=PurchaseNotSettled("the purchase changed; retry")),
-        notice,
-    ]
+    return _hold_profit_ops(purchase, -max(held_micros, 0), f"dispute-won:{dispute_id}",
+                            Code.DISPUTE_WON,
+                            f"profit released: dispute on {purchase.purchase_id} won",
+                            dispute_id, notice, now)

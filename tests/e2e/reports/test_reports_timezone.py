@@ -56,6 +56,16 @@ def used_by_day(row: dict[str, Any]) -> dict[str, dict[str, int]]:
             if any(day["seconds_used"].values())}
 
 
+def client_with_card(client: Any, agency: AgencyFixture, name: str) -> str:
+    """A secondary sub-account (premium at 0.20) with a saved card; returns its id."""
+    created = call(client, "POST", "/v1/subaccounts", token=agency.owner_token, body={
+        "name": name, "login_email": f"tz-{uuid.uuid4().hex[:8]}@example.com",
+        "prices": {"basic": "0.12", "premium": "0.20"}, "subscription_start": "2026-02-15"})
+    assert created.status == 201, created.body
+    add_card(client, agency.owner_token, created.body["id"])
+    return created.body["id"]
+
+
 def local_today_stable(zone: str, action: Callable[[], Any]) -> tuple[date, Any]:
     """Run ``action`` and return the local date it ran on; retried once over local midnight."""
     for _ in range(2):
@@ -149,11 +159,7 @@ class TestMoneyLandsOnTheLocalToday:
     def test_purchase_move_and_refund_are_counted_on_the_local_date(
             self, app_client, stripe_emulator) -> None:
         agency = create_agency(app_client, timezone=self.ZONE)
-        buyer = call(app_client, "POST", "/v1/subaccounts", token=agency.owner_token, body={
-            "name": "Pacific client", "login_email": f"tz-{uuid.uuid4().hex[:8]}@example.com",
-            "prices": {"basic": "0.12", "premium": "0.20"},
-            "subscription_start": "2026-02-15"}).body["id"]
-        add_card(app_client, agency.owner_token, buyer)
+        buyer = client_with_card(app_client, agency, "Pacific client")
 
         day, bought = local_today_stable(
             self.ZONE, lambda: buy(app_client, agency.owner_token, buyer, minutes=100,
@@ -205,11 +211,7 @@ class TestMoneyLandsOnTheLocalToday:
     def test_overview_counts_the_period_in_local_dates(self, app_client,
                                                        stripe_emulator) -> None:
         agency = create_agency(app_client, timezone=self.ZONE)
-        buyer = call(app_client, "POST", "/v1/subaccounts", token=agency.owner_token, body={
-            "name": "Overview client", "login_email": f"tz-{uuid.uuid4().hex[:8]}@example.com",
-            "prices": {"basic": "0.12", "premium": "0.20"},
-            "subscription_start": "2026-02-15"}).body["id"]
-        add_card(app_client, agency.owner_token, buyer)
+        buyer = client_with_card(app_client, agency, "Overview client")
         _, bought = local_today_stable(
             self.ZONE, lambda: buy(app_client, agency.owner_token, buyer, minutes=50,
                                    key=uuid.uuid4().hex))
