@@ -161,6 +161,10 @@ class ConnectFacts:
 
 
 def _connect_facts(schedule: PayoutSchedule) -> ConnectFacts:
+    # The schedule comes from the GSI2 query, so its copy may lag a Connect change by a
+    # moment. A transfer to a just-restricted account either fails at Stripe and is reversed
+    # (``fail_transfer``) or waits in the agency's Stripe balance until its payouts are on
+    # again; a just-enabled account is paid at the next cycle date. No money is lost.
     if schedule.connect_status is not None and schedule.connect_account_id:
         return ConnectFacts(schedule.connect_account_id, schedule.connect_status,
                             bool(schedule.connect_payouts_enabled))
