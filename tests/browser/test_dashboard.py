@@ -242,6 +242,20 @@ def test_reporting_table_chart_and_csv(page: Page, stack: Stack) -> None:
     assert "Clinic Calls" in text and text.count("\n") >= 3  # header + primary + client
 
 
+def test_owner_sets_the_agency_timezone_from_the_overview(page: Page, stack: Stack) -> None:
+    agency = stack.new_agency()
+    page.sign_in(agency.owner_email, agency.owner_password)
+    page.wait_text("agency-timezone", "UTC")
+    page.click("change-timezone")
+    page.choose("timezone-select", value="Asia/Tokyo")
+    page.click("timezone-save")
+    page.wait_text("agency-timezone", "Asia/Tokyo")
+    stored = stack.api.call("GET", "/v1/agency", token=agency.owner_token)
+    assert stored.json()["timezone"] == "Asia/Tokyo"
+    page.click("nav-reports")
+    page.wait_text("report-results", "Dates in Asia/Tokyo")
+
+
 def test_connect_stripe_see_details_and_a_failed_payout(page: Page, stack: Stack) -> None:
     agency = stack.new_agency()
     sid = agency.add_subaccount("Clinic Profit", premium="0.20")

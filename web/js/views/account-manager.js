@@ -1,6 +1,6 @@
 // Account Manager: the Monthly Overview card, then the Subaccounts / Users / Pending / Payouts tabs.
 import { api } from "../api.js";
-import { badge, clear, date, dateTime, errorLine, h, loading, table, toast, usd, withProgress } from "../ui.js";
+import { badge, clear, date, dateTime, errorLine, field, h, loading, modal, select, table, toast, usd, withProgress } from "../ui.js";
 import { subaccountsTab } from "./subaccounts.js";
 import { pendingTab, usersTab } from "./users.js";
 
@@ -67,9 +67,14 @@ export async function renderOverview(card, { context }, { poll = false, attempt 
   const everUsed = data.total_minutes_used || {};
   const actions = (data.action_needed || []).map((item) => h("li", { class: `action-${item.code}` }, item.message));
   const lastPayout = data.last_payout;
+  const zone = data.timezone || "UTC";
+  const zoneArea = h("span", { class: "muted zone" }, "Dates in ", h("strong", { "data-testid": "agency-timezone" }, zone));
+  if (context.canManage) {
+    zoneArea.append(" ", h("button", { class: "button small", type: "button", "data-testid": "change-timezone", onclick: () => changeTimezone(zone, card, context) }, "Change"));
+  }
   clear(
     card,
-    h("div", { class: "overview-head" }, h("h2", {}, "Monthly Overview"), h("span", { class: "muted" }, `${date(data.period_start)} – ${date(data.period_end)}`)),
+    h("div", { class: "overview-head" }, h("h2", {}, "Monthly Overview"), h("span", { class: "muted" }, `${date(data.period_start)} – ${date(data.period_end)}`), zoneArea),
     h(
       "dl",
       { class: "figures" },
@@ -92,6 +97,41 @@ export async function renderOverview(card, { context }, { poll = false, attempt 
   if (poll && status !== "connected" && attempt < 8 && card.isConnected) {
     setTimeout(() => card.isConnected && renderOverview(card, { context }, { poll, attempt: attempt + 1 }), 1500);
   }
+}
+
+/** Owner/admin: the agency's timezone (reports and this card count days in it). */
+function changeTimezone(current, card, context) {
+  let zones = [];
+  try {
+    zones = Intl.supportedValuesOf("timeZone");
+  } catch {
+    zones = [];
+  }
+  if (!zones.includes("UTC")) zones = ["UTC", ...zones];
+  if (!zones.includes(current)) zones = [current, ...zones];
+  modal("Agency timezone", (body, close) => {
+    const picker = select("timezone", zones.map((zone) => [zone, zone]), { "data-testid": "timezone-select" });
+    picker.value = current;
+    const error = errorLine();
+    const save = h("button", { class: "button primary", type: "button", "data-testid": "timezone-save" }, "Save");
+    save.addEventListener("click", async () => {
+      error.hide();
+      try {
+        await withProgress(save, "Saving…", () => api.patch("/v1/agency", { timezone: picker.value }));
+        close();
+        await context.load(true); // /v1/me carries the zone the reports use
+        toast(`Reports now count days in ${picker.value}. Days already counted keep their dates.`);
+        renderOverview(card, { context });
+      } catch (failure) {
+        error.show(failure);
+      }
+    });
+    body.append(
+      field("Timezone", picker, "Report dates and the billing period are days of this timezone, from now on."),
+      error.element,
+      h("div", { class: "actions" }, h("button", { class: "button", type: "button", onclick: close }, "Cancel"), save),
+    );
+  }, { testid: "timezone-modal" });
 }
 
 function figure(label, value, testid) {
