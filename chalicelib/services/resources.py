@@ -186,17 +186,44 @@ def create_resource(principal: Principal, subaccount_id: str, route: str, *,
              error=Conflict("this phone number is already on the sub-account",
                             code="phone_number_exists")),
     ]
-    if number is not None:
-        # One sub-account per number in the agency (which one is not said: the caller may
-        # not have access to it).
-        ops.append(save(PhoneNumberClaim(
-            keys.agency_pk(sub.agency_id), keys.phone_claim_sk(number),
-            agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, number=number),
-            condition=PhoneNumberClaim.PK.does_not_exist(),
-            error=Conflict("this phone number is already in use by another sub-account",
-                           code="phone_number_in_use")))
-    commit(ops)
+    if number is None:
+        commit(ops)
+        return render_resource(item)
+    try:
+        commit([*ops, _claim_op(sub, number, PhoneNumberClaim.PK.does_not_exist())])
+    except Conflict as taken:
+        if taken.code != "phone_number_in_use":
+            raise
+        holder = _stale_claim_holder(sub.agency_id, number)
+        if holder is None:
+            raise
+        # The holder no longer has the number (a removal cut short between its chunks):
+        # take the claim over, on condition it is still that holder's.
+        commit([*ops, _claim_op(sub, number, PhoneNumberClaim.subaccount_id == holder)])
     return render_resource(item)
+
+
+def _claim_op(sub: Subaccount, number: str, condition: Any) -> Op:
+    # One sub-account per number in the agency (which one is not said: the caller may not
+    # have access to it).
+    return save(PhoneNumberClaim(
+        keys.agency_pk(sub.agency_id), keys.phone_claim_sk(number),
+        agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, number=number),
+        condition=condition,
+        error=Conflict("this phone number is already in use by another sub-account",
+                       code="phone_number_in_use"))
+
+
+def _stale_claim_holder(agency_id: str, number: str) -> str | None:
+    """The sub-account of a claim whose number it no longer holds (deleted or released),
+    or None when the claim is live (or gone meanwhile: the caller's retry decides)."""
+    try:
+        claim = PhoneNumberClaim.get(keys.agency_pk(agency_id), keys.phone_claim_sk(number),
+                                     consistent_read=True)
+    except PhoneNumberClaim.DoesNotExist:
+        return None
+    held = get_resource(agency_id, claim.subaccount_id, "phone_number", f"pn_{number[1:]}")
+    return claim.subaccount_id if held is None or held.status == RELEASED else None
 
 
 def release_claim_op(agency_id: str, subaccount_id: str, number: str) -> Op:

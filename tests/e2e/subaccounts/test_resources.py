@@ -89,6 +89,28 @@ class TestResourceCrud:
         assert removed.status == 200, removed.body
         assert add(a).status == 201
 
+    def test_a_claim_left_by_a_cut_short_removal_is_taken_over(self, app_client) -> None:
+        """A removal that crashed between its chunks released the number but not its claim:
+        the next sub-account that adds the number takes the stale claim over."""
+        from chalicelib.services.resources import RELEASED
+        from chalicelib.store import keys
+        from chalicelib.store.resources import PhoneNumberClaim, Resource, resource_key
+
+        agency = create_agency(app_client)
+        a, b = (new_subaccount(app_client, agency)["id"] for _ in range(2))
+        owner, number = agency.owner_token, "+14155550199"
+        added = call(app_client, "POST", f"/v1/subaccounts/{b}/phone-numbers", token=owner,
+                     body={"number": number})
+        assert added.status == 201, added.body
+        resource_key(agency.agency_id, b, "phone_number", added.body["id"]).update(
+            actions=[Resource.status.set(RELEASED)])  # the first chunk ran, the claim's did not
+        taken = call(app_client, "POST", f"/v1/subaccounts/{a}/phone-numbers", token=owner,
+                     body={"number": number})
+        assert taken.status == 201, taken.body
+        claim = PhoneNumberClaim.get(keys.agency_pk(agency.agency_id),
+                                     keys.phone_claim_sk(number), consistent_read=True)
+        assert claim.subaccount_id == a
+
     def test_bad_bodies_are_422_and_unknown_ids_404(self, app_client) -> None:
         agency = create_agency(app_client)
         sid = new_subaccount(app_client, agency)["id"]
