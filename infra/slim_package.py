@@ -43,6 +43,7 @@ def slim(zip_path: Path) -> tuple[int, int]:
                 if provided_by_runtime(info.filename):
                     continue
                 target.writestr(info, source.read(info), compress_type=info.compress_type)
+        temp.chmod(zip_path.stat().st_mode)  # mkstemp made it 0600
         temp.replace(zip_path)
     finally:
         temp.unlink(missing_ok=True)

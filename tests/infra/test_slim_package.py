@@ -28,7 +28,9 @@ class TestSlimPackage:
                                                                        tmp_path: Path) -> None:
         package = tmp_path / "deployment.zip"
         build(package)
+        package.chmod(0o644)
         before, after = slim(package)
+        assert package.stat().st_mode & 0o777 == 0o644  # the file keeps its mode
         assert after < before
         with zipfile.ZipFile(package) as archive:
             assert sorted(archive.namelist()) == sorted(KEPT)
