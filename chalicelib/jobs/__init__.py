@@ -27,14 +27,14 @@ class Deadline:
     """When a run must stop taking new work: the Lambda's time limit minus a margin.
 
     A sweep checks it before each due item; what it leaves stays due (every sweep is
-    idempotent per item), and the next hourly run picks it up. ``at`` is a
-    ``time.monotonic()`` value; None means no limit (tests, the platform route).
+    idempotent per item), and the next hourly run picks it up. ``at_ns`` is a
+    ``time.monotonic_ns()`` value; None means no limit (tests, the platform route).
     """
 
-    at: float | None = None
+    at_ns: int | None = None
 
     #: Kept free at the end of a run: the item in progress finishes (a Stripe call included).
-    MAX_MARGIN_SECONDS = 60.0
+    MAX_MARGIN_MS = 60_000
 
     @classmethod
     def from_lambda_context(cls, context: Any) -> Deadline:
@@ -42,13 +42,13 @@ class Deadline:
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         if remaining_ms is None:
             return cls()
-        remaining = max(float(remaining_ms()) / 1000.0, 0.0)
-        margin = min(cls.MAX_MARGIN_SECONDS, remaining * 0.25)
-        return cls(time.monotonic() + remaining - margin)
+        remaining = max(int(remaining_ms()), 0)
+        margin = min(cls.MAX_MARGIN_MS, remaining // 4)
+        return cls(time.monotonic_ns() + (remaining - margin) * 1_000_000)
 
     def passed(self) -> bool:
         """Whether the run should stop taking new items."""
-        return self.at is not None and time.monotonic() >= self.at
+        return self.at_ns is not None and time.monotonic_ns() >= self.at_ns
 
 
 def job_summary(job: str, as_of: datetime, *, processed: int = 0, succeeded: int = 0,
