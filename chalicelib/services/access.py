@@ -20,7 +20,7 @@ from chalicelib.domain.roles import (
 )
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, Subaccount
-from chalicelib.store.base import TableItem
+from chalicelib.store.base import TableItem, read_items
 
 
 def ref_of(sub: Subaccount) -> SubaccountRef:
@@ -72,8 +72,8 @@ def load_subaccount_with(principal: Principal, subaccount_id: str, action: Actio
     if not subaccount_id or len(subaccount_id) > 64:
         raise NotFound("subaccount not found")
     pk, sub_sk = keys.agency_pk(principal.agency_id), keys.subaccount_sk(subaccount_id)
-    found = {item.SK: item for item in TableItem.batch_get(
-        [(pk, sub_sk), *((pk, sk) for sk in also)], consistent_read=True)}
+    found = {sk: item for (_, sk), item in read_items(
+        [(pk, sub_sk), *((pk, sk) for sk in also)]).items()}
     sub = found.pop(sub_sk, None)
     if not isinstance(sub, Subaccount) or sub.status == "removed":
         raise NotFound("subaccount not found")

@@ -17,7 +17,7 @@ from chalicelib.services.passwords import DUMMY_HASH, verify_password
 from chalicelib.services.sessions import issue_token
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, EmailClaim, User
-from chalicelib.store.base import TableItem
+from chalicelib.store.base import TableItem, read_items
 from chalicelib.store.identity import (
     LOGIN_THROTTLE_SK,
     LoginThrottle,
@@ -53,8 +53,7 @@ def _claim_and_throttle(email: str) -> tuple[EmailClaim | None, LoginThrottle | 
     """The email claim and the failed-login counter in one BatchGetItem."""
     claim_key = (keys.email_pk(email), "EMAIL")
     throttle_key = (keys.throttle_pk(email), LOGIN_THROTTLE_SK)
-    found = {(item.PK, item.SK): item
-             for item in TableItem.batch_get([claim_key, throttle_key], consistent_read=True)}
+    found = read_items([claim_key, throttle_key])
     claim, throttle = found.get(claim_key), found.get(throttle_key)
     return (claim if isinstance(claim, EmailClaim) else None,
             throttle if isinstance(throttle, LoginThrottle) else None)

@@ -28,7 +28,7 @@ from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
 from chalicelib.store import payments as store
 from chalicelib.store.accounts import Agency, Subaccount, User
-from chalicelib.store.base import TableItem, utcnow
+from chalicelib.store.base import read_items, utcnow
 from chalicelib.store.payments import AutoAllocationRule, Purchase
 from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
 
@@ -276,9 +276,9 @@ def _load(agency_id: str, subaccount_id: str
     live in the agency's partition, so one consistent BatchGetItem."""
     pk = keys.agency_pk(agency_id)
     rule_sk, sub_sk = keys.auto_allocation_sk(subaccount_id), keys.subaccount_sk(subaccount_id)
-    found = {item.SK: item for item in TableItem.batch_get(
-        [(pk, rule_sk), (pk, sub_sk), (pk, keys.AGENCY_SK)], consistent_read=True)}
-    rule, sub, agency = found.get(rule_sk), found.get(sub_sk), found.get(keys.AGENCY_SK)
+    found = read_items([(pk, rule_sk), (pk, sub_sk), (pk, keys.AGENCY_SK)])
+    rule, sub, agency = (found.get((pk, rule_sk)), found.get((pk, sub_sk)),
+                         found.get((pk, keys.AGENCY_SK)))
     return (rule if isinstance(rule, AutoAllocationRule) else None,
             sub if isinstance(sub, Subaccount) else None,
             agency if isinstance(agency, Agency) else None)

@@ -39,7 +39,7 @@ from chalicelib.services.passwords import check_password_rules, hash_password
 from chalicelib.services.sessions import issue_token
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, EmailClaim, SlotCounter, Subaccount, User
-from chalicelib.store.base import TableItem, utcnow
+from chalicelib.store.base import read_items, utcnow
 from chalicelib.store.identity import (
     Invitation,
     InvitationToken,
@@ -89,12 +89,6 @@ def _concurrent() -> Conflict:
     return Conflict("a concurrent change won; reload and try again", code="concurrent_update")
 
 
-def _batch(*item_keys: tuple[str, str]) -> dict[tuple[str, str], TableItem]:
-    """Several items in one BatchGetItem, by key."""
-    return {(item.PK, item.SK): item
-            for item in TableItem.batch_get(list(item_keys), consistent_read=True)}
-
-
 # --------------------------------------------------------------------------- access lists
 
 
@@ -104,8 +98,8 @@ def _check_subaccount_ids(agency_id: str, subaccount_ids: list[str]) -> None:
     if malformed:
         raise ValidationFailed("unknown sub-account ids",
                                details={"field": "subaccount_ids", "unknown": malformed})
-    found = _batch(*[(keys.agency_pk(agency_id), keys.subaccount_sk(sid))
-                     for sid in subaccount_ids])
+    found = read_items([(keys.agency_pk(agency_id), keys.subaccount_sk(sid))
+                        for sid in subaccount_ids])
     unknown = []
     for sid in subaccount_ids:
         sub = found.get((keys.agency_pk(agency_id), keys.subaccount_sk(sid)))
@@ -336,7 +330,7 @@ def accept_invitation(token: str, password: str) -> tuple[User, dict[str, Any]]:
         raise invitation_not_found()
     agency_key = (keys.agency_pk(token_item.agency_id), keys.AGENCY_SK)
     invitation_key = Invitation.key(token_item.agency_id, token_item.invitation_id)
-    found = _batch(agency_key, invitation_key)
+    found = read_items([agency_key, invitation_key])
     invitation, agency = found.get(invitation_key), found.get(agency_key)
     if (not isinstance(invitation, Invitation) or invitation.status != "pending"
             or invitation.token_hash != token_hash):
@@ -486,7 +480,7 @@ class AgencyView:
 def _agency_view(agency_id: str) -> AgencyView:
     agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
     slots_key = (keys.agency_pk(agency_id), keys.SLOTS_SK)
-    found = _batch(agency_key, slots_key)
+    found = read_items([agency_key, slots_key])
     agency, slots = found.get(agency_key), found.get(slots_key)
     if not isinstance(agency, Agency):
         raise NotFound("agency not found")

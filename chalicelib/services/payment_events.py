@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import (
     AGENCY_PROFIT,
     Code,
@@ -27,12 +27,11 @@ from chalicelib.domain.ledger import (
     wallet,
 )
 from chalicelib.domain.money import cents_to_micros
+from chalicelib.services.access import get_agency
 from chalicelib.services.notifications import notification_op
 from chalicelib.services.payments import failure_ops, success_ops
 from chalicelib.services.webhooks import on
-from chalicelib.store import keys
 from chalicelib.store import payments as store
-from chalicelib.store.accounts import Agency
 from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import ledger_ops, read_balance
 from chalicelib.store.payments import Purchase
@@ -106,8 +105,8 @@ def _agency_timezone(agency_id: str) -> str | None:
     """The agency's timezone now (a refund is counted on today's local date, whatever the
     timezone was when the purchase was made)."""
     try:
-        return Agency.get(keys.agency_pk(agency_id), keys.AGENCY_SK).timezone
-    except Agency.DoesNotExist:
+        return get_agency(agency_id).timezone
+    except NotFound:
         return None
 
 

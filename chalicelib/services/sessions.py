@@ -18,7 +18,7 @@ from chalicelib.domain.roles import Principal, Role
 from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, User
-from chalicelib.store.base import TableItem
+from chalicelib.store.base import read_items
 
 ALGORITHM = "HS256"
 ISSUER = "agency-accounts"
@@ -72,13 +72,8 @@ def principal_from_token(token: str) -> Principal:
     agency_id, user_id = claims.get("agency"), claims.get("sub")
     if not isinstance(agency_id, str) or not isinstance(user_id, str):
         raise Unauthenticated("invalid token")
-    items = {
-        (item.PK, item.SK): item
-        for item in TableItem.batch_get(
-            [(keys.agency_pk(agency_id), keys.AGENCY_SK),
-             (keys.agency_pk(agency_id), keys.user_sk(user_id))]
-        )
-    }
+    items = read_items([(keys.agency_pk(agency_id), keys.AGENCY_SK),
+                        (keys.agency_pk(agency_id), keys.user_sk(user_id))], consistent=False)
     user = items.get((keys.agency_pk(agency_id), keys.user_sk(user_id)))
     agency = items.get((keys.agency_pk(agency_id), keys.AGENCY_SK))
     if not isinstance(user, User) or not isinstance(agency, Agency):

@@ -13,6 +13,7 @@ data stored in every item and are never renamed. The table has:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,6 +114,13 @@ class TableItem(Model):
 
     lookup_index = LookupIndex()
     due_index = DueIndex()
+
+
+def read_items(item_keys: Sequence[tuple[str, str]], *, consistent: bool = True
+               ) -> dict[tuple[str, str], TableItem]:
+    """Several items in one BatchGetItem, by ``(PK, SK)``; absent ones are left out."""
+    return {(item.PK, item.SK): item
+            for item in TableItem.batch_get(list(item_keys), consistent_read=consistent)}
 
 
 _connection: Connection | None = None
