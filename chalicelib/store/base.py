@@ -18,11 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
+    Attribute,
     DiscriminatorAttribute,
-    NumberAttribute,
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -31,20 +32,22 @@ REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 HOST = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
 
 
-class IntegerAttribute(NumberAttribute):
-    """A number attribute that holds only Python ints.
+class IntegerAttribute(Attribute[int]):
+    """A DynamoDB number that holds only Python ints, and is typed ``int``.
 
-    ``NumberAttribute`` is typed ``float`` and would silently accept ``0.1``; money and
-    seconds must be exact, so anything but an int (bools included) is refused on write, and
-    a stored fractional value is refused on read.
+    PynamoDB's ``NumberAttribute`` is typed ``float`` and would silently accept ``0.1``;
+    money and seconds must be exact, so anything but an int (bools included) is refused on
+    write, and a stored fractional value is refused on read.
     """
+
+    attr_type = NUMBER
 
     def serialize(self, value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"{self.attr_name} must be an int, got {type(value).__name__}")
         return str(value)
 
-    def deserialize(self, value: str) -> int:  # type: ignore[override]
+    def deserialize(self, value: str) -> int:
         if not value.lstrip("-").isdigit():
             raise TypeError(f"{self.attr_name} holds a non-integer value")
         return int(value)
