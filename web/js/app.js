@@ -87,6 +87,7 @@ function navigation(active) {
       { class: "whoami" },
       h("span", { "data-testid": "whoami" }, user?.email || ""),
       h("span", { class: "muted" }, ROLE_NAMES[context.role] || ""),
+      h("a", { href: "/docs", target: "_blank", rel: "noopener", "data-testid": "nav-api-reference" }, "API reference"),
       h("button", { class: "button small", type: "button", onclick: signOut, "data-testid": "sign-out" }, "Sign out"),
     ),
   );
