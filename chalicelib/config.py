@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     stripe_secret_key: str = Field(min_length=3)
     stripe_api_base: str | None = None
     stripe_webhook_secret: str = Field(min_length=3)
+    stripe_connect_webhook_secret: str = Field(min_length=3)
     jwt_secret: str = Field(min_length=16)
     platform_api_key: str = Field(min_length=8)
     public_base_url: str = "http://127.0.0.1:8080"

@@ -21,6 +21,9 @@ APP_ENV_DEFAULTS: dict[str, str] = {
     "STRIPE_SECRET_KEY": "sk_test_local",
     "STRIPE_API_BASE": "http://127.0.0.1:8420",
     "STRIPE_WEBHOOK_SECRET": "whsec_local",
+    # The Connect extension signs connected accounts' events with it, as Stripe signs a
+    # Connect endpoint's events with that endpoint's own secret.
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_local_connect",
     "JWT_SECRET": "local-jwt-secret-change-me-0123456789",
     "PLATFORM_API_KEY": "local-platform-key",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8080",
