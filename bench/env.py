@@ -17,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 BENCH_ENV: dict[str, str] = {
+    "APP_STAGE": "local",  # plain secrets, as in the local stack
     "TABLE_NAME": "agency-accounts-bench",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",

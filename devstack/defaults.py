@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 # The environment contract of the app (SPEC section 4), with the local stack's values.
 APP_ENV_DEFAULTS: dict[str, str] = {
+    # The local stack: secrets are the plain values below (in AWS, Secrets Manager names).
+    "APP_STAGE": "local",
     "TABLE_NAME": "agency-accounts-local",
     "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001",
     "AWS_DEFAULT_REGION": "us-east-1",

@@ -31,6 +31,7 @@ def free_port() -> int:
 
 DYNAMODB_PORT = free_port()
 TEST_ENV = {
+    "APP_STAGE": "test",  # secrets are the plain values below (SPEC section 4: not in AWS)
     "TABLE_NAME": "agency-accounts-test",
     "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{DYNAMODB_PORT}",
     "AWS_DEFAULT_REGION": "us-east-1",
