@@ -17,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 BENCH_ENV: dict[str, str] = {
+    "APP_STAGE": "local",  # plain secrets, as in the local stack
     "TABLE_NAME": "agency-accounts-bench",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -24,6 +25,7 @@ BENCH_ENV: dict[str, str] = {
     "STRIPE_SECRET_KEY": "sk_test_local",
     "STRIPE_API_BASE": "http://127.0.0.1:9",  # replaced once the emulator runs
     "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_local_connect",  # the emulator's default
     "JWT_SECRET": "bench-jwt-secret-0123456789abcdef",
     "PLATFORM_API_KEY": "bench-platform-key",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8080",

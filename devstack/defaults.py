@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 # The environment contract of the app (SPEC section 4), with the local stack's values.
 APP_ENV_DEFAULTS: dict[str, str] = {
+    # The local stack: secrets are the plain values below (in AWS, Secrets Manager names).
+    "APP_STAGE": "local",
     "TABLE_NAME": "agency-accounts-local",
     "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8001",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -21,6 +23,9 @@ APP_ENV_DEFAULTS: dict[str, str] = {
     "STRIPE_SECRET_KEY": "sk_test_local",
     "STRIPE_API_BASE": "http://127.0.0.1:8420",
     "STRIPE_WEBHOOK_SECRET": "whsec_local",
+    # The Connect extension signs connected accounts' events with it, as Stripe signs a
+    # Connect endpoint's events with that endpoint's own secret.
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_local_connect",
     "JWT_SECRET": "local-jwt-secret-change-me-0123456789",
     "PLATFORM_API_KEY": "local-platform-key",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8080",

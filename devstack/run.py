@@ -6,7 +6,8 @@ Starts, in order, each in its own process group with its output in ``.devstack/<
    (8001), then the app's table via ``chalicelib.store.table.create_table()``
    (``devstack.bootstrap_table``); the Stripe emulator boots meanwhile;
 2. the Stripe emulator on ``STRIPE_EMULATOR_PORT`` (8420; localstripe inside it on
-   ``LOCALSTRIPE_PORT``, 8421), delivering signed events to the app's webhook route;
+   ``LOCALSTRIPE_PORT``, 8421), delivering signed events to the app's webhook route (Connect
+   events signed with ``STRIPE_CONNECT_WEBHOOK_SECRET``, the others ``STRIPE_WEBHOOK_SECRET``);
 3. ``chalice local --no-autoreload --stage local`` on ``API_PORT`` (8000);
 4. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers;
 
@@ -164,7 +165,8 @@ def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
             py, "-m", "devstack.stripe_emulator", "--port", str(ports["STRIPE_EMULATOR_PORT"]),
             "--localstripe-port", str(ports["LOCALSTRIPE_PORT"]),
             "--webhook-url", env["STRIPE_WEBHOOK_URL"],
-            "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"]])
+            "--webhook-secret", env["STRIPE_WEBHOOK_SECRET"],
+            "--connect-webhook-secret", env["STRIPE_CONNECT_WEBHOOK_SECRET"]])
         supervisor.wait_until("DynamoDB (moto)", lambda: port_open(ports["DYNAMODB_PORT"]), 30)
         say(f"devstack: DynamoDB on {env['AWS_ENDPOINT_URL_DYNAMODB']}")
         table = subprocess.run([py, "-m", "devstack.bootstrap_table"], cwd=project_dir, env=env,

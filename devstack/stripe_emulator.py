@@ -10,14 +10,17 @@
 * everything else: forwarded unchanged to localstripe, which runs in-process on an internal
   port (``devstack.localstripe_bridge``);
 * every event, signed and POSTed to the webhook URL (``devstack.stripe_webhooks``), and
-  readable at ``GET /_devstack/events``.
+  readable at ``GET /_devstack/events``. The URL is registered as two endpoints, as with Stripe:
+  ``default`` (the platform's events, signed with the webhook secret) and ``connect`` (connected
+  accounts' events, which carry ``account``, signed with the Connect webhook secret).
 
 Cross-cutting behaviour lives here: API-key auth on ``/v1``, Stripe's ``Idempotency-Key``
 semantics for every ``POST /v1/...`` (same key and parameters replay the first answer, with
 ``Idempotent-Replayed: true``; same key, other parameters -> 400 ``idempotency_error``), a
 ``Request-Id`` on every answer, and errors always in Stripe's JSON shape.
 
-For pytest, ``running_stripe_emulator(port, webhook_url, secret)`` runs it as a subprocess.
+For pytest, ``running_stripe_emulator(port, webhook_url, secret, connect_secret=...)`` runs it
+as a subprocess.
 """
 
 from __future__ import annotations
@@ -61,13 +64,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class EmulatorConfig:
-    """Where the emulator listens and where it sends webhooks (empty URL: none)."""
+    """Where the emulator listens and where it sends webhooks (empty URL: none), signed with
+    ``webhook_secret`` (platform events) or ``connect_webhook_secret`` (Connect events)."""
 
     host: str = HOST
     port: int = PORT_DEFAULTS["STRIPE_EMULATOR_PORT"]
     localstripe_port: int = 0
     webhook_url: str = DEFAULT_WEBHOOK_URL
     webhook_secret: str = APP_ENV_DEFAULTS["STRIPE_WEBHOOK_SECRET"]
+    connect_webhook_secret: str = APP_ENV_DEFAULTS["STRIPE_CONNECT_WEBHOOK_SECRET"]
 
 
 @dataclass
@@ -224,6 +229,8 @@ class StripeEmulator:
         await self.bus.start()
         if self.config.webhook_url:
             self.bus.register("default", self.config.webhook_url, self.config.webhook_secret)
+            self.bus.register("connect", self.config.webhook_url,
+                              self.config.connect_webhook_secret, connect=True)
         self._runner = web.AppRunner(self.app, access_log=logging.getLogger("aiohttp.access"),
                                      access_log_format='%r %s %b %Tfs')
         await self._runner.setup()
@@ -298,13 +305,18 @@ class StripeEmulator:
 
     async def config_webhook(self, request: web.Request) -> web.Response:
         """``POST /_config/webhooks/{name}`` (localstripe's API): ``url``, ``secret``,
-        optional ``events[]``; applies to every event of the emulator."""
+        optional ``events[]``, and ``connect`` (Stripe's webhook endpoint flag: ``true`` takes
+        connected accounts' events, the default ``false`` the platform's own)."""
         params = await read_params(request)
         url, secret, events = params.get("url"), params.get("secret"), params.get("events")
         if not isinstance(url, str) or not url.startswith("http") or not secret:
             raise StripeError(400, "url (http...) and secret are required")
+        connect = params.get("connect", "false")
+        if connect not in ("true", "false"):
+            raise StripeError(400, "connect must be true or false", param="connect")
         self.bus.register(request.match_info["name"], url, str(secret),
-                          events if isinstance(events, list) else None)
+                          events if isinstance(events, list) else None,
+                          connect=connect == "true")
         return web.Response()
 
     async def delete_webhook(self, request: web.Request) -> web.Response:
@@ -356,8 +368,9 @@ async def serve(config: EmulatorConfig, stop: asyncio.Event | None = None) -> No
 
 def main(argv: list[str] | None = None) -> None:
     """CLI: ``python -m devstack.stripe_emulator --port 8420 --webhook-url ... --webhook-secret
-    ...`` (defaults from ``STRIPE_EMULATOR_PORT``, ``LOCALSTRIPE_PORT``, ``STRIPE_WEBHOOK_URL``,
-    ``STRIPE_WEBHOOK_SECRET``)."""
+    ... --connect-webhook-secret ...`` (defaults from ``STRIPE_EMULATOR_PORT``,
+    ``LOCALSTRIPE_PORT``, ``STRIPE_WEBHOOK_URL``, ``STRIPE_WEBHOOK_SECRET``,
+    ``STRIPE_CONNECT_WEBHOOK_SECRET``)."""
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m devstack.stripe_emulator",
                                      description=__doc__.split("\n")[0])
@@ -372,13 +385,17 @@ def main(argv: list[str] | None = None) -> None:
                                                          DEFAULT_WEBHOOK_URL),
                         help="where events are POSTed ('' for nowhere)")
     parser.add_argument("--webhook-secret", default=env.get(
-        "STRIPE_WEBHOOK_SECRET", APP_ENV_DEFAULTS["STRIPE_WEBHOOK_SECRET"]))
+        "STRIPE_WEBHOOK_SECRET", APP_ENV_DEFAULTS["STRIPE_WEBHOOK_SECRET"]),
+                        help="signs the platform's events")
+    parser.add_argument("--connect-webhook-secret", default=env.get(
+        "STRIPE_CONNECT_WEBHOOK_SECRET", APP_ENV_DEFAULTS["STRIPE_CONNECT_WEBHOOK_SECRET"]),
+                        help="signs connected accounts' events (those with `account`)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = EmulatorConfig(args.host, args.port, args.localstripe_port, args.webhook_url,
-                            args.webhook_secret)
+                            args.webhook_secret, args.connect_webhook_secret)
     asyncio.run(serve(config))
 
 
@@ -391,6 +408,7 @@ def running_stripe_emulator(
     webhook_url: str = "",
     secret: str = APP_ENV_DEFAULTS["STRIPE_WEBHOOK_SECRET"],
     *,
+    connect_secret: str = APP_ENV_DEFAULTS["STRIPE_CONNECT_WEBHOOK_SECRET"],
     localstripe_port: int = 0,
     log_path: Path | None = None,
     startup_timeout: float = 30.0,
@@ -398,10 +416,11 @@ def running_stripe_emulator(
     """Run the emulator as a subprocess; yields its base URL (``http://127.0.0.1:<port>``).
 
     ``port=0`` picks a free port, as does ``localstripe_port=0`` for the internal one. Events
-    are signed with ``secret`` and POSTed to ``webhook_url`` (``""``: recorded only, readable at
-    ``GET /_devstack/events``). The process group is killed on exit, localstripe included (it
-    runs inside the emulator process). Output goes to ``log_path`` (default: a temp file, whose
-    tail is in the error if the emulator does not start).
+    are signed with ``secret`` (Connect events: ``connect_secret``) and POSTed to
+    ``webhook_url`` (``""``: recorded only, readable at ``GET /_devstack/events``). The process
+    group is killed on exit, localstripe included (it runs inside the emulator process). Output
+    goes to ``log_path`` (default: a temp file, whose tail is in the error if the emulator does
+    not start).
     """
     port = port or free_port()
     base_url = f"http://{HOST}:{port}"
@@ -415,7 +434,7 @@ def running_stripe_emulator(
         proc = subprocess.Popen(
             [sys.executable, "-m", "devstack.stripe_emulator", "--port", str(port),
              "--localstripe-port", str(localstripe_port), "--webhook-url", webhook_url,
-             "--webhook-secret", secret],
+             "--webhook-secret", secret, "--connect-webhook-secret", connect_secret],
             stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT,
             start_new_session=True,
         )

@@ -2,8 +2,11 @@
 
 Every event the emulator produces (the Connect extension's own and localstripe's, which are
 routed here instead of localstripe's own sender) is recorded in an in-memory log, then POSTed
-as JSON to each registered endpoint with a ``Stripe-Signature: t=<unix>,v1=<hex>`` header,
-where ``v1`` is HMAC-SHA256 of ``"<t>.<raw body>"`` under the endpoint secret. Delivery runs in
+as JSON to each registered endpoint that takes it with a ``Stripe-Signature: t=<unix>,v1=<hex>``
+header, where ``v1`` is HMAC-SHA256 of ``"<t>.<raw body>"`` under the endpoint secret. As in
+Stripe, an endpoint is either a platform endpoint (the platform's own events) or a Connect
+endpoint (``connect``: events of connected accounts, which carry ``account``), each signing
+with its own secret; one URL may be registered as both. Delivery runs in
 one background task, in publication order, retrying briefly on connection errors and 5xx, so
 the request that caused an event is never slowed down and a stopped app never crashes the
 emulator.
@@ -42,20 +45,26 @@ def signature_header(payload: bytes, secret: str, timestamp: int | None = None) 
 
 @dataclass
 class WebhookEndpoint:
-    """A registered receiver: where to POST, the signing secret, an optional type filter."""
+    """A registered receiver: where to POST, the signing secret, an optional type filter, and
+    whether it takes connected accounts' events (``connect``) or the platform's own."""
 
     name: str
     url: str
     secret: str
     events: list[str] | None = None
+    connect: bool = False
     # Set when the last delivery could not connect at all: later events then get a single
     # attempt instead of the retry delays, so a stopped app does not build a backlog and
     # events flow again as soon as it is back.
     unreachable: bool = False
 
-    def wants(self, event_type: str) -> bool:
-        """Whether this endpoint subscribed to ``event_type`` (``None`` or ``*`` = all)."""
-        return self.events is None or "*" in self.events or event_type in self.events
+    def wants(self, event: JsonObject) -> bool:
+        """Whether this endpoint takes ``event``: Connect events (``account`` set) go to Connect
+        endpoints only, the others to platform endpoints only; then the type filter (``None``
+        or ``*`` = all)."""
+        if (event.get("account") is not None) != self.connect:
+            return False
+        return self.events is None or "*" in self.events or event["type"] in self.events
 
 
 @dataclass
@@ -88,10 +97,11 @@ class EventBus:
     _worker: asyncio.Task[None] | None = None
     _session: aiohttp.ClientSession | None = None
 
-    def register(self, name: str, url: str, secret: str, events: Iterable[str] | None = None
-                 ) -> WebhookEndpoint:
-        """Add or replace the endpoint ``name``."""
-        endpoint = WebhookEndpoint(name, url, secret, list(events) if events else None)
+    def register(self, name: str, url: str, secret: str, events: Iterable[str] | None = None,
+                 *, connect: bool = False) -> WebhookEndpoint:
+        """Add or replace the endpoint ``name`` (a Connect endpoint if ``connect``)."""
+        endpoint = WebhookEndpoint(name, url, secret, list(events) if events else None,
+                                   connect)
         self.endpoints[name] = endpoint
         return endpoint
 
@@ -121,11 +131,12 @@ class EventBus:
             data=data,
             livemode=False,
             api_version=stripe.api_version,
-            pending_webhooks=sum(1 for e in self.endpoints.values() if e.wants(event_type)),
+            pending_webhooks=0,  # counted below, once the event says whose it is
             request={"id": None, "idempotency_key": None},
         )
         if account:
             event["account"] = account
+        event["pending_webhooks"] = sum(1 for e in self.endpoints.values() if e.wants(event))
         self.events.append(event)
         self.enqueue(event)
         return event
@@ -172,7 +183,7 @@ class EventBus:
             event = await self._queue.get()
             try:
                 for endpoint in list(self.endpoints.values()):
-                    if endpoint.wants(event["type"]):
+                    if endpoint.wants(event):
                         await self._deliver(endpoint, event)
             except Exception:  # a bug here must not stop all later deliveries
                 log.exception("webhook delivery of %s failed unexpectedly", event.get("id"))

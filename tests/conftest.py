@@ -31,6 +31,7 @@ def free_port() -> int:
 
 DYNAMODB_PORT = free_port()
 TEST_ENV = {
+    "APP_STAGE": "test",  # secrets are the plain values below (SPEC section 4: not in AWS)
     "TABLE_NAME": "agency-accounts-test",
     "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{DYNAMODB_PORT}",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -39,6 +40,7 @@ TEST_ENV = {
     "STRIPE_SECRET_KEY": "sk_test_local",
     "STRIPE_API_BASE": "http://127.0.0.1:9",  # replaced by the stripe_emulator fixture
     "STRIPE_WEBHOOK_SECRET": "whsec_test",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_test_connect",
     "JWT_SECRET": "test-jwt-secret-0123456789abcdef",
     "PLATFORM_API_KEY": "test-platform-key",
     "PUBLIC_BASE_URL": "http://127.0.0.1:8080",

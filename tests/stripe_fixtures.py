@@ -53,7 +53,9 @@ def stripe_emulator(live_app_url: str) -> Iterator[str]:
 
     port = free_port()
     webhook_url = f"{live_app_url}/v1/stripe/webhook"
-    with running_stripe_emulator(port, webhook_url, TEST_ENV["STRIPE_WEBHOOK_SECRET"]) as base:
+    with running_stripe_emulator(
+            port, webhook_url, TEST_ENV["STRIPE_WEBHOOK_SECRET"],
+            connect_secret=TEST_ENV["STRIPE_CONNECT_WEBHOOK_SECRET"]) as base:
         os.environ["STRIPE_API_BASE"] = base
         get_settings.cache_clear()
         reset_client()

@@ -79,25 +79,40 @@ class EventAlreadyProcessed(Conflict):
 
 
 def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]:
-    """Check Stripe's signature on the raw body (5-minute tolerance); a bad one is a 400."""
+    """Check Stripe's signature on the raw body (5-minute tolerance); a bad one is a 400.
+
+    Stripe signs each endpoint's events with that endpoint's own secret: events of connected
+    accounts (a top-level ``account``) come through the Connect endpoint and verify only
+    against ``STRIPE_CONNECT_WEBHOOK_SECRET``, the platform's own only against
+    ``STRIPE_WEBHOOK_SECRET``. The unverified body only says which ONE secret to try: adding or
+    removing ``account`` changes the signed bytes, so a sender cannot choose the secret, and
+    an event signed with the other endpoint's secret is refused.
+    """
     import stripe  # only the webhook route pays for importing Stripe
 
     if not signature_header:
         raise MalformedRequest("missing Stripe-Signature header", code="invalid_signature")
     try:
+        unverified: Any = json.loads(payload)
+    except (ValueError, RecursionError):  # checked below, once the signature is
+        unverified = None
+    connect = isinstance(unverified, dict) and unverified.get("account") is not None
+    settings = get_settings()
+    secret = (settings.stripe_connect_webhook_secret if connect
+              else settings.stripe_webhook_secret)
+    try:
         stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature_header, get_settings().stripe_webhook_secret,
-            TOLERANCE_SECONDS,
-        )
+            payload.decode("utf-8"), signature_header, secret, TOLERANCE_SECONDS)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
         raise MalformedRequest("webhook signature verification failed",
                                code="invalid_signature") from exc
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:
-        raise MalformedRequest("webhook body is not JSON") from exc
+    if unverified is None:
+        raise MalformedRequest("webhook body is not JSON")
+    event = unverified
     if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not isinstance(
             event.get("type"), str) or not isinstance(event.get("data"), dict):
+        raise MalformedRequest("webhook body is not a Stripe event")
+    if connect and not (isinstance(event["account"], str) and event["account"]):
         raise MalformedRequest("webhook body is not a Stripe event")
     return event
 

@@ -12,7 +12,6 @@ data stored in every item and are never renamed. The table has:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,9 +26,12 @@ from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-TABLE_NAME = os.environ.get("TABLE_NAME", "agency-accounts")
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-HOST = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
+from chalicelib.config import get_settings
+
+# Read once, from the one place that reads the environment (PynamoDB wants them at import).
+TABLE_NAME = get_settings().table_name
+REGION = get_settings().aws_default_region
+HOST = get_settings().aws_endpoint_url_dynamodb
 
 
 class IntegerAttribute(Attribute[int]):

@@ -19,6 +19,7 @@ import stripe
 from devstack.stripe_emulator import running_stripe_emulator
 
 WEBHOOK_SECRET = "whsec_devstack_tests"
+CONNECT_WEBHOOK_SECRET = "whsec_devstack_connect_tests"
 API_KEY = "sk_test_devstack"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -102,8 +103,10 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="session")
 def emulator(webhook_receiver: WebhookReceiver) -> Iterator[str]:
-    """Base URL of a Stripe emulator subprocess delivering to ``webhook_receiver``."""
-    with running_stripe_emulator(0, webhook_receiver.url, WEBHOOK_SECRET) as base_url:
+    """Base URL of a Stripe emulator subprocess delivering to ``webhook_receiver``: platform
+    events signed with ``WEBHOOK_SECRET``, Connect events with ``CONNECT_WEBHOOK_SECRET``."""
+    with running_stripe_emulator(0, webhook_receiver.url, WEBHOOK_SECRET,
+                                 connect_secret=CONNECT_WEBHOOK_SECRET) as base_url:
         yield base_url
 
 

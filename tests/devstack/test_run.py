@@ -1,7 +1,8 @@
 """``python -m devstack.run`` end to end, on a tiny stand-in Chalice project and free ports.
 
 The stand-in app checks what the supervisor must provide: its table exists in the moto server
-named by the environment, and Stripe webhooks reach it signed with ``STRIPE_WEBHOOK_SECRET``.
+named by the environment, and Stripe webhooks reach it signed with ``STRIPE_WEBHOOK_SECRET``, or
+``STRIPE_CONNECT_WEBHOOK_SECRET`` for Connect events.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from devstack.proc import free_port, port_open
 from devstack.stripe_emulator import REPO_ROOT
 
 APP_PY = '''
+import json
 import os
 
 import boto3
@@ -44,9 +46,11 @@ def health():
 @app.route("/v1/stripe/webhook", methods=["POST"], content_types=["application/json"])
 def webhook():
     request = app.current_request
+    # Connect events (``account`` set) are signed with the Connect endpoint's own secret.
+    connect = json.loads(request.raw_body).get("account") is not None
     event = stripe.Webhook.construct_event(
         request.raw_body, request.headers["stripe-signature"],
-        os.environ["STRIPE_WEBHOOK_SECRET"])
+        os.environ["STRIPE_CONNECT_WEBHOOK_SECRET" if connect else "STRIPE_WEBHOOK_SECRET"])
     RECEIVED.append({"type": event.type, "account": event.to_dict().get("account")})
     return {"received": True}
 
@@ -185,3 +189,12 @@ def test_a_dying_child_stops_everything_with_a_nonzero_exit(stack: Stack, projec
     assert any("stripe-emulator exited with code" in line for line in stack.lines)
     assert not [name for name, number in stack.ports.items() if port_open(number)]
     assert not (project / ".devstack" / "state.json").exists()
+
+
+def test_the_local_defaults_are_the_fixed_ones_of_the_spec() -> None:
+    # SPEC section 4: scripts and external tests drive the local stack with these values.
+    assert {name: APP_ENV_DEFAULTS[name] for name in (
+        "PLATFORM_API_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET",
+        "OUTBOX_ENABLED")} == {
+        "PLATFORM_API_KEY": "local-platform-key", "STRIPE_WEBHOOK_SECRET": "whsec_local",
+        "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_local_connect", "OUTBOX_ENABLED": "1"}

@@ -9,7 +9,7 @@ import pytest
 import requests
 import stripe
 
-from tests.devstack.conftest import AUTH, WEBHOOK_SECRET, WebhookReceiver
+from tests.devstack.conftest import AUTH, CONNECT_WEBHOOK_SECRET, WebhookReceiver
 
 Helper = Callable[..., requests.Response]
 
@@ -68,7 +68,7 @@ class TestAccounts:
         delivery = webhook_receiver.wait_for(
             lambda e: e["type"] == "account.updated" and e.get("account") == account.id)
         event = stripe.Webhook.construct_event(
-            delivery.body, delivery.headers["Stripe-Signature"], WEBHOOK_SECRET)
+            delivery.body, delivery.headers["Stripe-Signature"], CONNECT_WEBHOOK_SECRET)
         assert event.data.object.payouts_enabled is True
         assert event.data.previous_attributes.payouts_enabled is False
 
@@ -251,7 +251,7 @@ class TestPayouts:
         assert payout["failure_message"] == "The bank account has been closed."
         delivery = webhook_receiver.wait_for(lambda e: e["type"] == "payout.failed")
         event = stripe.Webhook.construct_event(
-            delivery.body, delivery.headers["Stripe-Signature"], WEBHOOK_SECRET)
+            delivery.body, delivery.headers["Stripe-Signature"], CONNECT_WEBHOOK_SECRET)
         assert event.account == account.id
         assert event.data.object.id == payout["id"]
         assert event.data.object.failure_code == "account_closed"

@@ -14,7 +14,7 @@ import stripe
 
 from devstack.proc import free_port
 from devstack.stripe_webhooks import signature_header
-from tests.devstack.conftest import WEBHOOK_SECRET, WebhookReceiver
+from tests.devstack.conftest import CONNECT_WEBHOOK_SECRET, WEBHOOK_SECRET, WebhookReceiver
 
 Helper = Callable[..., requests.Response]
 
@@ -36,8 +36,8 @@ class TestSignatures:
 
         assert header.startswith("t=") and ",v1=" in header
         assert stripe.WebhookSignature.verify_header(
-            delivery.body.decode(), header, WEBHOOK_SECRET, tolerance=300)
-        event = stripe.Webhook.construct_event(delivery.body, header, WEBHOOK_SECRET)
+            delivery.body.decode(), header, CONNECT_WEBHOOK_SECRET, tolerance=300)
+        event = stripe.Webhook.construct_event(delivery.body, header, CONNECT_WEBHOOK_SECRET)
         assert (event.type, event.account, event.livemode) == (
             "account.updated", account_id, False)
         assert event.id.startswith("evt_")
@@ -51,6 +51,30 @@ class TestSignatures:
         with pytest.raises(stripe.SignatureVerificationError):
             stripe.Webhook.construct_event(delivery.body, delivery.headers["Stripe-Signature"],
                                            "whsec_wrong")
+
+    def test_connect_events_use_the_connect_secret_and_platform_events_the_platform_one(
+            self, client: stripe.StripeClient, helper: Helper,
+            webhook_receiver: WebhookReceiver) -> None:
+        # As in Stripe: a Connect endpoint gets only connected accounts' events (``account``
+        # set), signed with its own secret; the platform endpoint gets only the platform's.
+        account_id = _connect_event(client, helper)
+        helper("balance/add_available", amount=1000)
+        transfer = client.v1.transfers.create(params={"amount": 400, "currency": "usd",
+                                                      "destination": account_id})
+        connect = webhook_receiver.wait_for(lambda e: e.get("account") == account_id)
+        platform = webhook_receiver.wait_for(lambda e: e["data"]["object"]["id"] == transfer.id)
+
+        for delivery, right, wrong in ((connect, CONNECT_WEBHOOK_SECRET, WEBHOOK_SECRET),
+                                       (platform, WEBHOOK_SECRET, CONNECT_WEBHOOK_SECRET)):
+            header = delivery.headers["Stripe-Signature"]
+            assert stripe.Webhook.construct_event(delivery.body, header, right).id
+            with pytest.raises(stripe.SignatureVerificationError):
+                stripe.Webhook.construct_event(delivery.body, header, wrong)
+        assert "account" not in platform.event
+        # Each event reaches the app once, through the one endpoint it belongs to.
+        time.sleep(0.3)
+        assert [d.event["type"] for d in webhook_receiver.deliveries] == [
+            "account.updated", "transfer.created"]
 
     def test_the_header_is_hmac_sha256_of_timestamp_dot_body(self) -> None:
         # The same construction the app verifies, checked independently of the emulator.
@@ -102,7 +126,7 @@ class TestAppDown:
             webhook_receiver: WebhookReceiver) -> None:
         dead_url = f"http://127.0.0.1:{free_port()}/v1/stripe/webhook"
         requests.post(f"{emulator}/_config/webhooks/down",
-                      data={"url": dead_url, "secret": "whsec_down"}, timeout=10
+                      data={"url": dead_url, "secret": "whsec_down", "connect": "true"}, timeout=10
                       ).raise_for_status()
         try:
             for _ in range(3):

@@ -63,3 +63,96 @@ class TestPackagedTemplate:
                                 capture_output=True, text=True, timeout=240)
         errors = [line for line in result.stdout.splitlines() if line.startswith("E")]
         assert result.returncode in (0, 4, 8, 12) and not errors, result.stdout
+
+
+SECRET_VARIABLES = ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_CONNECT_WEBHOOK_SECRET",
+                    "JWT_SECRET", "PLATFORM_API_KEY")
+STAGES = ("dev", "prod")
+
+
+def stage_env(stage: str) -> dict[str, str]:
+    """The environment `.chalice/config.json` gives the Lambdas of ``stage``."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}),
+            **config["stages"][stage]["environment_variables"]}
+
+
+def secret_names(stage: str) -> set[str]:
+    """The Secrets Manager names the stage's Lambdas read their secrets from."""
+    env = stage_env(stage)
+    return {env[f"{name}_PARAM"] for name in SECRET_VARIABLES}
+
+
+def statements(stage: str) -> list[dict]:
+    """The statements of the stage's Lambda role policy."""
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    return policy["Statement"]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class TestSecretsInAws:
+    @pytest.mark.parametrize("stage", STAGES)
+    def test_the_deploy_config_names_every_secret_and_holds_none(self, stage: str) -> None:
+        env = stage_env(stage)
+        assert env.get("APP_STAGE", "aws") == "aws"
+        assert not set(SECRET_VARIABLES) & set(env)
+        assert not [value for value in env.values() if "REPLACE" in value.upper()]
+        assert all(f"{name}_PARAM" in env for name in SECRET_VARIABLES)
+        assert len(secret_names(stage)) == len(SECRET_VARIABLES)
+
+    @pytest.mark.parametrize("stage", STAGES)
+    def test_the_lambda_role_reads_exactly_the_secrets_of_its_stage(self, stage: str) -> None:
+        arns = {f"arn:aws:secretsmanager:*:*:secret:{name}-??????"
+                for name in secret_names(stage)}
+        granted = [s for s in statements(stage)
+                   if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+        assert [as_list(s["Action"]) for s in granted] == [["secretsmanager:GetSecretValue"]]
+        assert set(as_list(granted[0]["Resource"])) == arns
+        assert all(s["Effect"] == "Allow" and "Condition" not in s for s in granted)
+
+    @pytest.mark.parametrize("stage", STAGES)
+    def test_kms_decrypts_only_for_those_secrets_through_secrets_manager(self,
+                                                                           stage: str) -> None:
+        arns = {f"arn:aws:secretsmanager:*:*:secret:{name}-??????"
+                for name in secret_names(stage)}
+        kms = [s for s in statements(stage)
+               if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+        assert [as_list(s["Action"]) for s in kms] == [["kms:Decrypt"]]
+        condition = kms[0]["Condition"]["StringLike"]
+        assert set(as_list(condition["kms:EncryptionContext:SecretARN"])) == arns
+        assert as_list(condition["kms:ViaService"]) == ["secretsmanager.*.amazonaws.com"]
+        assert not [s for s in statements(stage)
+                    if any("*" in a.split(":", 1)[0] or a.endswith(":*")
+                           for a in as_list(s["Action"]))]
+
+    def test_the_template_creates_the_secrets_the_stage_names(self, packaged) -> None:
+        template = json.loads((packaged / "sam.json").read_text())
+        assert set(template["Parameters"]["Stage"]["AllowedValues"]) == set(STAGES)
+        resources = template["Resources"]
+        created = {name: res["Properties"] for name, res in resources.items()
+                   if res["Type"] == "AWS::SecretsManager::Secret"}
+        for stage in STAGES:
+            names = {props["Name"]["Fn::Sub"].replace("${Stage}", stage)
+                     for props in created.values()}
+            assert names == secret_names(stage)
+        key = next(name for name, res in resources.items() if res["Type"] == "AWS::KMS::Key")
+        assert all(props["KmsKeyId"] == {"Ref": key} for props in created.values())
+        assert all(resources[name]["DeletionPolicy"] == "Retain" for name in created)
+        generated = [props["GenerateSecretString"] for props in created.values()
+                     if "GenerateSecretString" in props]
+        assert len(generated) == 2  # the JWT secret and the platform key; Stripe's are Stripe's
+        assert all(g["PasswordLength"] >= 32 and g["ExcludePunctuation"] for g in generated)
+
+    def test_every_function_is_given_names_not_secrets(self, packaged) -> None:
+        template = json.loads((packaged / "sam.json").read_text())
+        functions = [res["Properties"] for res in template["Resources"].values()
+                     if res["Type"] == "AWS::Serverless::Function"]
+        assert functions
+        for function in functions:
+            variables = function["Environment"]["Variables"]
+            assert not set(SECRET_VARIABLES) & set(variables)
+            assert {variables[f"{name}_PARAM"] for name in SECRET_VARIABLES} == (
+                secret_names("dev"))
