@@ -58,15 +58,19 @@ def create_login_link(account_id: str) -> dict[str, Any]:
 
 
 def create_transfer(*, payout_id: str, agency_id: str, account_id: str, amount_cents: int,
-                    cycle_date: str) -> dict[str, Any]:
-    """Send a payout to the connected account; the idempotency key is the payout id."""
+                    cycle_date: str, attempt: int = 1) -> dict[str, Any]:
+    """Send a payout to the connected account; the idempotency key is the payout id (one per
+    transfer attempt of a cycle, named in the metadata with the cycle)."""
     params = {
         "amount": amount_cents,
         "currency": "usd",
         "destination": account_id,
         "transfer_group": payout_id,
         "description": f"Agency profit payout {cycle_date}",
-        "metadata": {"payout_id": payout_id, "agency_id": agency_id, "cycle_date": cycle_date},
+        "metadata": {"payout_id": payout_id, "agency_id": agency_id, "cycle_date": cycle_date,
+                     # Only retries name their attempt: a first attempt re-sent after an
+                     # outage carries exactly the parameters of its original request.
+                     **({"attempt": str(attempt)} if attempt > 1 else {})},
     }
     return _plain(call_stripe(lambda: stripe_client().v1.transfers.create(
         params, {"idempotency_key": payout_id})))  # type: ignore[arg-type]
