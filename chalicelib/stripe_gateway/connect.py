@@ -93,7 +93,8 @@ def list_transfers(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
     """Every transfer created in ``[gte, lt)`` (epoch seconds), auto-paginated."""
     params = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
     page = call_stripe(lambda: stripe_client().v1.transfers.list(params))  # type: ignore[arg-type]
-    return [_plain(item) for item in page.auto_paging_iter()]
+    # Later pages are Stripe calls too: their errors are translated like the first one's.
+    return call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])
 
 
 def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
@@ -107,5 +108,6 @@ def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
         page = call_stripe(lambda: stripe_client().v1.charges.list(params))  # type: ignore
     except GatewayRequestRefused:
         page = call_stripe(lambda: stripe_client().v1.charges.list({"limit": 100}))
-    return [charge for charge in (_plain(item) for item in page.auto_paging_iter())
+    charges = call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])
+    return [charge for charge in charges
             if created_gte <= int(charge.get("created") or 0) < created_lt]
