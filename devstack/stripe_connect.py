@@ -382,13 +382,18 @@ class ConnectExtension:
         return json_response(transfer)
 
     async def list_transfers(self, request: web.Request) -> web.Response:
-        """``GET /v1/transfers`` (filters: ``destination``, ``transfer_group``)."""
+        """``GET /v1/transfers`` (filters: ``destination``, ``transfer_group``, ``created``)."""
         params = await read_params(request)
         destination, group = params.get("destination"), params.get("transfer_group")
+        created = params.get("created")
+        bounds = ({op: as_int(created, op) for op in ("gt", "gte", "lt", "lte") if op in created}
+                  if isinstance(created, dict) else {})
+        checks = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
         return json_response(list_response(
             list(self.state.transfers.values()), "/v1/transfers", params,
             predicate=lambda t: (destination is None or t["destination"] == destination)
-            and (group is None or t["transfer_group"] == group)))
+            and (group is None or t["transfer_group"] == group)
+            and all(checks[op](int(t["created"]), bound) for op, bound in bounds.items())))
 
     async def retrieve_transfer(self, request: web.Request) -> web.Response:
         """``GET /v1/transfers/{id}``."""

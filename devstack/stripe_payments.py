@@ -44,6 +44,7 @@ from devstack.stripe_wire import (
     StripeError,
     fixture,
     json_response,
+    list_response,
     read_params,
 )
 
@@ -351,22 +352,32 @@ class PaymentsExtension:
         return await self.relay(request, "/v1/payment_methods?" + urlencode(query))
 
     async def list_payment_intents(self, request: web.Request) -> web.Response:
-        """``GET /v1/payment_intents`` with Stripe's ``customer`` and ``created[gte]`` filters,
-        which localstripe refuses: list everything from it, then filter here."""
+        """``GET /v1/payment_intents`` as Stripe answers it: ``customer`` and ``created``
+        filters, newest first, ``limit`` per page and ``starting_after``. localstripe refuses
+        the filters, so every one of its intents is read (page by page) and filtered here."""
         query = dict(request.query)
-        customer = query.pop("customer", None)
-        created_gte = query.pop("created[gte]", None)
-        limit = int(query.pop("limit", "10") or 10)
-        status, body = await self.call(request, "GET", "/v1/payment_intents", {"limit": 100})
-        if status != 200:
-            return self.respond(status, body)
-        items = [pi for pi in body.get("data", [])
-                 if (customer is None or pi.get("customer") == customer)
-                 and (created_gte is None or int(pi.get("created") or 0) >= int(created_gte))]
-        items.sort(key=lambda pi: int(pi.get("created") or 0), reverse=True)
-        body.update({"data": items[:limit], "has_more": len(items) > limit,
-                     "url": "/v1/payment_intents"})
-        return self.respond(200, body)
+        customer = query.get("customer")
+        bounds = {op: int(query[f"created[{op}]"]) for op in ("gt", "gte", "lt", "lte")
+                  if f"created[{op}]" in query}
+        checks = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+        intents: list[JsonObject] = []
+        page: dict[str, Any] = {"limit": 100}
+        while True:
+            status, body = await self.call(request, "GET", "/v1/payment_intents", page)
+            if status != 200:
+                return self.respond(status, body)
+            intents += body.get("data", [])
+            if not body.get("has_more") or not body.get("data"):
+                break
+            page = {"limit": 100, "starting_after": body["data"][-1]["id"]}
+
+        def wanted(pi: JsonObject) -> bool:
+            created = int(pi.get("created") or 0)
+            return ((customer is None or pi.get("customer") == customer)
+                    and all(checks[op](created, bound) for op, bound in bounds.items()))
+
+        return self.respond(200, list_response(intents, "/v1/payment_intents", query,
+                                               predicate=wanted))
 
     async def list_customer_payment_methods(self, request: web.Request) -> web.Response:
         """``GET /v1/customers/{id}/payment_methods``."""

@@ -8,6 +8,10 @@ in micro-dollars) and act on its answers.
   in whole cents (Stripe moves cents; a sub-cent remainder carries over).
 - A negative profit (a refund or dispute after a payout: a clawback) pays nothing until new
   profit brings the balance back to the threshold; the next payout is then net of it.
+- A refused transfer returns its amount to the profit and is tried again by the next daily
+  sweep, at most ``MAX_TRANSFER_RETRIES`` times per cycle (each attempt its own payout id,
+  Stripe idempotency key and ledger transaction); after that, or when the next cycle date
+  comes first, the amount waits for the next cycle date, which pays the whole profit.
 - The Connect status is re-derived from every ``account.updated``, never set once.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +27,8 @@ from chalicelib.domain.money import MICROS_PER_CENT
 
 #: USD 100 in micro-dollars: the least profit that is paid out (seed doc "USD$100").
 PAYOUT_THRESHOLD_MICROS = 100_000_000
+#: Daily retries of a refused transfer within one cycle, after the cycle's first attempt.
+MAX_TRANSFER_RETRIES = 3
 
 
 class ConnectStatus(StrEnum):
@@ -165,14 +172,37 @@ def decide_payout(available_micros: int, *, connected: bool,
     return PayoutDecision(True, amount_micros=amount)
 
 
-def payout_id(agency_id: str, cycle_date_iso: str) -> str:
-    """The payout of one agency and cycle: deterministic, so it is Stripe's idempotency key."""
-    return f"pyt_{agency_id}_{cycle_date_iso.replace('-', '')}"
+def payout_id(agency_id: str, cycle_date_iso: str, attempt: int = 1) -> str:
+    """One transfer attempt of an agency's cycle payout: deterministic, so it is Stripe's
+    idempotency key. The first attempt is ``pyt_<aid>_<yyyymmdd>``, a retry adds ``_<n>``
+    (a new key: Stripe would replay the refusal under the old one)."""
+    base = f"pyt_{agency_id}_{cycle_date_iso.replace('-', '')}"
+    return base if attempt <= 1 else f"{base}_{attempt}"
 
 
-def payout_transaction_id(agency_id: str, cycle_date_iso: str) -> str:
-    """Ledger id of the payout (profit → in flight): one per agency and cycle."""
-    return f"payout:{agency_id}:{cycle_date_iso}"
+def payout_transaction_id(agency_id: str, cycle_date_iso: str, attempt: int = 1) -> str:
+    """Ledger id of a payout attempt (profit → in flight): one per agency, cycle and attempt."""
+    base = f"payout:{agency_id}:{cycle_date_iso}"
+    return base if attempt <= 1 else f"{base}:{attempt}"
+
+
+def transfer_attempt(metadata: Mapping[str, Any]) -> int | None:
+    """The transfer attempt a Stripe transfer's metadata names (1 when absent: transfers sent
+    before retries existed); None when it is not a positive integer."""
+    raw = metadata.get("attempt") or "1"
+    if not isinstance(raw, str) or not raw.isdigit() or int(raw) < 1:
+        return None
+    return int(raw)
+
+
+def transfer_retry_date(attempt: int, failed_on: date, next_cycle: date) -> date | None:
+    """When the sweep tries a refused transfer again: the next day, while the cycle has
+    retries left (``attempt`` is the one that failed; the first is 1) and the next cycle date
+    is still ahead. None: the amount waits for the next cycle date."""
+    if attempt > MAX_TRANSFER_RETRIES:
+        return None
+    retry_on = failed_on + timedelta(days=1)
+    return retry_on if retry_on < next_cycle else None
 
 
 def reversal_transaction_id(payout: str) -> str:

@@ -30,7 +30,12 @@ from typing import Any
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.ledger import PAYOUTS_IN_FLIGHT
 from chalicelib.domain.money import micros_to_cents
-from chalicelib.domain.payouts import FailureStage, PayoutStatus, payout_transaction_id
+from chalicelib.domain.payouts import (
+    FailureStage,
+    PayoutStatus,
+    payout_transaction_id,
+    transfer_attempt,
+)
 from chalicelib.jobs import job_summary
 from chalicelib.store import keys
 from chalicelib.store.base import sortable_time
@@ -79,9 +84,11 @@ def compare_transfers(transfers: list[dict[str, Any]], payouts: list[Payout]
     for transfer in transfers:
         metadata = transfer.get("metadata") or {}
         agency_id, cycle = metadata.get("agency_id"), metadata.get("cycle_date")
+        attempt = transfer_attempt(metadata)
         base = {"stripe_id": transfer["id"], "agency_id": agency_id,
                 "payout_id": metadata.get("payout_id")}
-        payout = get_payout(agency_id, cycle) if agency_id and cycle else None
+        payout = (get_payout(agency_id, cycle, attempt)
+                  if agency_id and cycle and attempt else None)
         if payout is None or payout.payout_id != metadata.get("payout_id"):
             differences.append({**base, "kind": "transfer_without_payout",
                                 "found_cents": transfer.get("amount")})
@@ -103,7 +110,8 @@ def compare_transfers(transfers: list[dict[str, Any]], payouts: list[Payout]
             differences.append({**base, "kind": "transfer_reversed",
                                 "found_cents": transfer.get("amount_reversed")})
         in_flight = _posted_amount(payout.agency_id,
-                                   payout_transaction_id(payout.agency_id, payout.cycle_date),
+                                   payout_transaction_id(payout.agency_id, payout.cycle_date,
+                                                         payout.attempt or 1),
                                    PAYOUTS_IN_FLIGHT)
         if in_flight != payout.amount_micros:
             differences.append({**base, "kind": "payout_ledger_mismatch",
@@ -176,7 +184,7 @@ def _payouts_created(start: datetime, end: datetime) -> list[Payout]:
             Payout.DUESK.between(_iso(start), _iso(end)),
             index_name="GSI2"))
     # The index may lag: read each payout itself (strongly consistent) before judging it.
-    fresh = [get_payout(p.agency_id, p.cycle_date) for p in rows]
+    fresh = [get_payout(p.agency_id, p.cycle_date, p.attempt or 1) for p in rows]
     return [p for p in fresh if p is not None]
 
 
@@ -199,7 +207,8 @@ def reconciliation_run(as_of: datetime) -> dict[str, Any]:
     notes: dict[str, Any] = {}
     notes["pending_purchases"] = _guarded(
         "pending_purchases", lambda: finish_pending_purchases(as_of), notes)
-    notes["unsent_transfers"] = _guarded("unsent_transfers", finish_unsent_transfers, notes)
+    notes["unsent_transfers"] = _guarded(
+        "unsent_transfers", lambda: finish_unsent_transfers(as_of=as_of), notes)
 
     differences: list[dict[str, Any]] = []
     matched = 0

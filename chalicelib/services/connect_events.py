@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from chalicelib.domain.payouts import PayoutStatus
+from chalicelib.domain.payouts import PayoutStatus, transfer_attempt
 from chalicelib.services.webhooks import Effect, on
 from chalicelib.store.connect import ConnectAccount, find_connect_account, get_payout
 from chalicelib.store.transact import Op
@@ -99,9 +99,10 @@ def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:
 def _payout_of_transfer(transfer: dict[str, Any]) -> Any:
     metadata = transfer.get("metadata") or {}
     agency_id, cycle = metadata.get("agency_id"), metadata.get("cycle_date")
-    if not isinstance(agency_id, str) or not isinstance(cycle, str):
+    attempt = transfer_attempt(metadata)
+    if not isinstance(agency_id, str) or not isinstance(cycle, str) or attempt is None:
         return None
-    payout = get_payout(agency_id, cycle)
+    payout = get_payout(agency_id, cycle, attempt)
     if payout is None or payout.payout_id != metadata.get("payout_id"):
         return None
     return payout

@@ -3,17 +3,29 @@
 Each handler reads what it needs and returns the ops of its effect; the core commits them in
 ONE transaction with the event's marker. Ledger transaction ids come from Stripe ids
 (``refund:<charge>:<amount_refunded>``, ``dispute:<dispute>``, ``dispute-won:<dispute>``,
-``dispute-lost:<dispute>:<amount>``) or from the purchase
-(``purchase:<pid>``), so a redelivered or concurrent event never moves value twice.
+``dispute-lost:<dispute>``) or from the purchase (``purchase:<pid>``), so a redelivered or
+concurrent event never moves value twice. Refunds and disputes follow the pure rules of
+``chalicelib.domain.chargebacks``; every dispute has a record (``open`` / ``closed``) written
+with its effect, so its events apply once whatever their order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
+from chalicelib.domain.chargebacks import (
+    DISPUTE_CLOSED,
+    DISPUTE_CREATED,
+    ChargeState,
+    DisputeStep,
+    TakeBack,
+    apply_dispute_event,
+    apply_refund,
+    dispute_step,
+    seconds_share,
+)
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ledger import (
     AGENCY_PROFIT,
@@ -24,6 +36,7 @@ from chalicelib.domain.ledger import (
     platform_revenue,
     profit_held,
     supply,
+    transfer,
     wallet,
 )
 from chalicelib.domain.money import cents_to_micros
@@ -36,7 +49,7 @@ from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import ledger_ops, read_balance
 from chalicelib.store.payments import Purchase
 from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import Op, update
+from chalicelib.store.transact import Op
 from chalicelib.stripe_gateway.payments import intent_result
 
 log = logging.getLogger(__name__)
@@ -113,83 +126,79 @@ def _agency_timezone(agency_id: str) -> str | None:
 def refund_ops(purchase: Purchase, charge_id: str, amount_refunded_cents: int) -> list[Op]:
     """Reverse what a (partial, cumulative) refund takes back.
 
-    The refunded share of the charge goes back to the card; the profit is reversed in the
-    same share (all of it for a full refund; the profit balance may go negative, which the
-    next payout nets out); the minutes of that share are taken back only as far as they are
-    unused (never below zero); the rest of the cash comes out of platform revenue.
+    ``amount_refunded_cents`` is Stripe's cumulative ``amount_refunded`` (refunds only, never
+    disputes); only what goes beyond the purchase's figures is reversed now, and refunds and
+    lost disputes together never take back more than the charge. The profit is reversed by
+    its share, half up (SPEC "Profit"), held profit first; the minutes of that share only as
+    far as they are unused (never below zero); the rest of the cash comes out of platform
+    revenue. The ledger id carries the cumulative amount, so a redelivery posts nothing twice.
     """
-    return _take_back_ops(purchase, amount_refunded_cents, Code.REFUND,
-                          lambda cents: f"refund:{charge_id}:{cents}",
+    before = purchase.charge_state
+    result = apply_refund(before, amount_refunded_cents)
+    if result is None:
+        return []
+    after, take = result
+    return _take_back_ops(purchase, before, after, take, Code.REFUND,
+                          f"refund:{charge_id}:{amount_refunded_cents}",
                           kind="purchase_refunded", what="was refunded",
                           extra={"charge_id": charge_id})
 
 
-def _take_back_ops(purchase: Purchase, amount_refunded_cents: int, code: Code,
-                   transaction_id: Callable[[int], str], *, kind: str, what: str,
-                   extra: dict[str, Any]) -> list[Op]:
+def _take_back_ops(purchase: Purchase, before: ChargeState, after: ChargeState,
+                   take: TakeBack, code: Code, transaction_id: str, *, kind: str, what: str,
+                   extra: dict[str, Any], also: Sequence[Op] = ()) -> list[Op]:
     """The ops of money going back to the card: a refund, or a dispute the agency lost.
 
-    ``amount_refunded_cents`` is cumulative (what has gone back in all); only the part
-    beyond ``purchase.refunded_cents`` is reversed now. ``transaction_id`` names the ledger
-    transaction from the clamped cumulative amount, so a redelivery posts nothing twice.
+    One ledger transaction (cash back to the card; the profit reversal, held profit first;
+    any held profit the reversal did not need back to the available profit; revenue for the
+    rest; the unused minutes of the share), the purchase's new figures (conditioned on the
+    ones read), counters and a notification, plus ``also`` (the dispute's record).
     """
-    previous = purchase.refunded_cents or 0
-    total = purchase.amount_cents
-    if amount_refunded_cents <= previous or total <= 0:
-        return []
-    amount_refunded_cents = min(amount_refunded_cents, total)
-    refund_micros = cents_to_micros(amount_refunded_cents - previous)
-    target_profit = purchase.profit_micros * amount_refunded_cents // total
-    profit_delta = max(target_profit - (purchase.profit_reversed_micros or 0), 0)
-    from_held = min(profit_delta, purchase.profit_held_micros or 0)
-    from_profit = profit_delta - from_held
-    revenue_delta = refund_micros - profit_delta
     sid = purchase.subaccount_id
+    charge = before.charge_cents
     postings: list[Posting] = []
     taken = 0
     for asset, seconds in purchase.seconds_by_asset.items():
-        share = seconds * amount_refunded_cents // total - seconds * previous // total
-        available = read_balance(purchase.agency_id, wallet(sid), asset).balance
-        take = max(min(share, available), 0)
-        if take:
-            postings += [Posting(wallet(sid), asset, -take), Posting(supply(sid), asset, take)]
-            taken += take
+        share = (seconds_share(seconds, take.taken_after_cents, charge)
+                 - seconds_share(seconds, take.taken_before_cents, charge))
+        available = read_balance(purchase.agency_id, wallet(sid), asset).balance if share else 0
+        take_seconds = max(min(share, available), 0)
+        if take_seconds:
+            postings += [Posting(wallet(sid), asset, -take_seconds),
+                         Posting(supply(sid), asset, take_seconds)]
+            taken += take_seconds
+    cash_micros = cents_to_micros(take.cash_cents)
     usd = [
-        (card_payments(purchase.payer_subaccount_id), refund_micros),
-        (platform_revenue(sid), -revenue_delta),
-        (AGENCY_PROFIT, -from_profit),
-        (profit_held(purchase.purchase_id), -from_held),
+        (card_payments(purchase.payer_subaccount_id), cash_micros),
+        (platform_revenue(sid), -(cash_micros - take.reversed_micros)),
+        (AGENCY_PROFIT, take.available_delta_micros),
+        (profit_held(purchase.purchase_id), take.held_delta_micros),
     ]
     postings += [Posting(account, "usd", amount) for account, amount in usd if amount]
-    tx = LedgerTransaction(
-        agency_id=purchase.agency_id,
-        transaction_id=transaction_id(amount_refunded_cents),
-        code=code, postings=tuple(postings), subaccount_id=sid,
-        memo=f"{purchase.source} {purchase.purchase_id} {what}",
-        metadata={"purchase_id": purchase.purchase_id, **extra,
-                  "refunded_cents": amount_refunded_cents - previous,
-                  "seconds_reversed": taken},
-    )
     now = utcnow()
-    return [
-        *ledger_ops(tx, now),
-        update(Purchase(purchase.PK, purchase.SK), [
-            Purchase.refunded_cents.set(amount_refunded_cents),
-            Purchase.refunded_seconds.add(taken),
-            Purchase.profit_reversed_micros.add(profit_delta),
-            Purchase.profit_held_micros.add(-from_held),
-        ], condition=Purchase.refunded_cents == previous,
-            error=PurchaseNotSettled("the purchase's refund state changed; retry")),
-        stats_op(purchase.agency_id, sid, now, _agency_timezone(purchase.agency_id),
-                 refunds_micros=refund_micros,
-                 profit_micros=-profit_delta),
-        notification_op(purchase.agency_id, kind,
-                        f"A payment of {purchase.source} {purchase.purchase_id} {what}.",
-                        subaccount_id=sid,
-                        data={"purchase_id": purchase.purchase_id, **extra,
-                              "refunded_cents": amount_refunded_cents - previous,
-                              "seconds_reversed": taken}, at=now),
-    ]
+    details = {"purchase_id": purchase.purchase_id, **extra,
+               "refunded_cents": take.cash_cents, "seconds_reversed": taken}
+    ops: list[Op] = [*also, store.take_back_op(purchase, before, after, taken)]
+    if postings:
+        ops += ledger_ops(LedgerTransaction(
+            agency_id=purchase.agency_id, transaction_id=transaction_id, code=code,
+            postings=tuple(postings), subaccount_id=sid,
+            memo=f"{purchase.source} {purchase.purchase_id} {what}",
+            metadata={**details, "profit_reversed_micros": take.reversed_micros}), now)
+    if take.cash_cents or take.reversed_micros:
+        ops.append(stats_op(purchase.agency_id, sid, now, _agency_timezone(purchase.agency_id),
+                            refunds_micros=cash_micros, profit_micros=-take.reversed_micros))
+    ops.append(notification_op(purchase.agency_id, kind,
+                               f"A payment of {purchase.source} {purchase.purchase_id} {what}.",
+                               subaccount_id=sid, data=details, at=now))
+    return ops
+
+
+def _cents(value: Any, field: str) -> int:
+    """A Stripe amount in cents: a non-negative integer (anything else is a malformed event)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{field} is not a non-negative integer")
+    return value
 
 
 @on("charge.refunded")
@@ -204,7 +213,9 @@ def charge_refunded(event: dict[str, Any]) -> list[Op]:
         return []
     if purchase.status != "succeeded":
         raise PurchaseNotSettled("the purchase is not credited yet; retry later")
-    return refund_ops(purchase, str(charge.get("id")), int(charge.get("amount_refunded") or 0))
+    amount = charge.get("amount_refunded")
+    return refund_ops(purchase, str(charge.get("id")),
+                      0 if amount is None else _cents(amount, "amount_refunded"))
 
 
 def _disputed_purchase(dispute: dict[str, Any]) -> Purchase | None:
@@ -224,94 +235,77 @@ def _disputed_purchase(dispute: dict[str, Any]) -> Purchase | None:
     return purchase
 
 
-@on("charge.dispute.created")
+@on(DISPUTE_CREATED)
 def dispute_created(event: dict[str, Any]) -> list[Op]:
-    """Hold the disputed purchase's profit out of the agency's available profit."""
-    dispute = _object(event)
-    purchase = _disputed_purchase(dispute)
-    if purchase is None:
-        return []
-    amount = ((purchase.profit_micros or 0) - (purchase.profit_reversed_micros or 0)
-              - (purchase.profit_held_micros or 0))
-    now = utcnow()
-    notice = notification_op(
-        purchase.agency_id, "payment_disputed",
-        f"A payment of {purchase.source} {purchase.purchase_id} is disputed; its profit is held.",
-        subaccount_id=purchase.subaccount_id,
-        data={"purchase_id": purchase.purchase_id, "dispute_id": dispute.get("id"),
-              "held_micros": max(amount, 0)}, at=now)
-    return _hold_profit_ops(purchase, max(amount, 0), f"dispute:{dispute.get('id')}",
-                            Code.DISPUTE,
-                            f"profit held: dispute on {purchase.purchase_id}",
-                            str(dispute.get("id")), notice, now)
+    """Hold the disputed share of the purchase's profit out of the agency's available profit."""
+    return _dispute_event(DISPUTE_CREATED, _object(event))
 
 
-def _hold_profit_ops(purchase: Purchase, amount: int, transaction_id: str, code: Code,
-                     memo: str, dispute_id: str, notice: Op, now: datetime) -> list[Op]:
-    """Move ``amount`` of the purchase's profit into its held account (negative: back out to
-    the agency's profit), with the purchase's running ``profit_held_micros`` in the same
-    transaction; nothing to move leaves just the notice."""
-    if amount == 0:
-        return [notice]
-    tx = LedgerTransaction(
-        agency_id=purchase.agency_id, transaction_id=transaction_id, code=code,
-        postings=(Posting(AGENCY_PROFIT, "usd", -amount),
-                  Posting(profit_held(purchase.purchase_id), "usd", amount)),
-        subaccount_id=purchase.subaccount_id, memo=memo,
-        metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id},
-    )
-    return [
-        *ledger_ops(tx, now),
-        update(Purchase(purchase.PK, purchase.SK),
-               [Purchase.profit_held_micros.add(amount)],
-               condition=Purchase.profit_held_micros == (purchase.profit_held_micros or 0),
-               error=PurchaseNotSettled("the purchase changed; retry")),
-        notice,
-    ]
-
-
-#: Dispute outcomes that leave the money with us: the held profit goes back to the agency.
-DISPUTE_RELEASED = frozenset({"won", "warning_closed"})
-
-
-@on("charge.dispute.closed")
+@on(DISPUTE_CLOSED)
 def dispute_closed(event: dict[str, Any]) -> list[Op]:
     """A dispute's final word: ``won`` (or an inquiry closed, ``warning_closed``) releases
-    the held profit to the agency; ``lost`` is booked like a refund of the disputed amount
-    (the bank took it back): unused minutes of that share come back, the profit (held
-    first) and the platform revenue are reversed. Any other status changes nothing.
+    its hold to the agency; ``lost`` is booked like a refund of the disputed amount (the bank
+    took it back): unused minutes of that share come back, the profit share (held first) and
+    the platform revenue are reversed. Any other status changes nothing.
     """
-    dispute = _object(event)
-    status = dispute.get("status")
-    if status != "lost" and status not in DISPUTE_RELEASED:
-        return []
+    return _dispute_event(DISPUTE_CLOSED, _object(event))
+
+
+def _dispute_event(event_type: str, dispute: dict[str, Any]) -> list[Op]:
+    """Apply a dispute event through the dispute's record (see ``domain.chargebacks``): the
+    record and the ledger effect are written together, with conditions, so ``created`` and
+    ``closed`` in either order, each delivered any number of times, end the same."""
+    status = str(dispute.get("status") or "")
+    if dispute_step(None, event_type, status) is DisputeStep.NOTHING:
+        return []  # a status that closes nothing: no need to look anything up
+    dispute_id = dispute.get("id")
+    if not isinstance(dispute_id, str) or not dispute_id:
+        raise ValueError("a dispute without an id")
     purchase = _disputed_purchase(dispute)
     if purchase is None:
         return []
-    dispute_id = str(dispute.get("id"))
-    if status == "lost":
-        disputed = max(int(dispute.get("amount") or 0), 0)
-        cumulative = min((purchase.refunded_cents or 0) + disputed, purchase.amount_cents)
-        # One transaction per dispute, whatever the cumulative figure: a second delivery
-        # under another event id finds it posted and moves nothing.
-        return _take_back_ops(purchase, cumulative, Code.DISPUTE_LOST,
-                              lambda _cents: f"dispute-lost:{dispute_id}",
-                              kind="payment_dispute_lost", what="was lost to a dispute",
-                              extra={"dispute_id": dispute_id})
-    return _release_held_profit(purchase, dispute_id)
-
-
-def _release_held_profit(purchase: Purchase, dispute_id: str) -> list[Op]:
-    held_micros = purchase.profit_held_micros or 0
+    raw_amount = dispute.get("amount")
+    # Stripe always sends the disputed amount; without it, the whole charge is assumed.
+    amount = purchase.amount_cents if raw_amount is None else _cents(raw_amount, "amount")
+    existing = store.get_dispute(purchase.agency_id, purchase.purchase_id, dispute_id)
+    previous = existing.record if existing is not None else None
+    before = purchase.charge_state
+    effect = apply_dispute_event(before, previous, event_type, status, amount)
+    if effect.record is None:
+        return []
     now = utcnow()
-    notice = notification_op(
-        purchase.agency_id, "payment_dispute_won",
-        f"The dispute on {purchase.source} {purchase.purchase_id} was closed in your favour; "
-        "its profit is available again.",
-        subaccount_id=purchase.subaccount_id,
-        data={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id,
-              "released_micros": max(held_micros, 0)}, at=now)
-    return _hold_profit_ops(purchase, -max(held_micros, 0), f"dispute-won:{dispute_id}",
-                            Code.DISPUTE_WON,
-                            f"profit released: dispute on {purchase.purchase_id} won",
-                            dispute_id, notice, now)
+    record_op = store.dispute_op(purchase, dispute_id, effect.record, previous, now)
+    if effect.step is DisputeStep.LOSE and effect.take_back is not None:
+        return _take_back_ops(purchase, before, effect.state, effect.take_back,
+                              Code.DISPUTE_LOST, f"dispute-lost:{dispute_id}",
+                              kind="payment_dispute_lost", what="was lost to a dispute",
+                              extra={"dispute_id": dispute_id}, also=[record_op])
+    ops = [record_op, store.take_back_op(purchase, before, effect.state)]
+    if effect.step is DisputeStep.HOLD:
+        ops.append(notification_op(
+            purchase.agency_id, "payment_disputed",
+            f"A payment of {purchase.source} {purchase.purchase_id} is disputed; "
+            "its share of the profit is held.",
+            subaccount_id=purchase.subaccount_id,
+            data={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id,
+                  "held_micros": effect.hold_micros}, at=now))
+        transaction_id, code, memo = (f"dispute:{dispute_id}", Code.DISPUTE,
+                                      f"profit held: dispute on {purchase.purchase_id}")
+    else:
+        ops.append(notification_op(
+            purchase.agency_id, "payment_dispute_won",
+            f"The dispute on {purchase.source} {purchase.purchase_id} was closed in your "
+            "favour; its profit is available again.",
+            subaccount_id=purchase.subaccount_id,
+            data={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id,
+                  "released_micros": -effect.hold_micros}, at=now))
+        transaction_id, code, memo = (f"dispute-won:{dispute_id}", Code.DISPUTE_WON,
+                                      f"profit released: dispute on {purchase.purchase_id}")
+    if effect.hold_micros:
+        ops += ledger_ops(LedgerTransaction(
+            agency_id=purchase.agency_id, transaction_id=transaction_id, code=code,
+            postings=transfer(AGENCY_PROFIT, profit_held(purchase.purchase_id), "usd",
+                              effect.hold_micros),
+            subaccount_id=purchase.subaccount_id, memo=memo,
+            metadata={"purchase_id": purchase.purchase_id, "dispute_id": dispute_id}), now)
+    return ops

@@ -9,9 +9,15 @@ Money path of one payout of X (USD micro-dollars, whole cents), all on the agenc
    and an unsent transfer is found again (GSI2 ``DUE#payout-transfer``) and re-sent with the
    same key;
 2a. transfer refused: ``payout-reversal:<pid>`` PAYOUTS_IN_FLIGHT −X → AGENCY_PROFIT +X and the
-   payout ``failed`` / stage ``transfer``; the profit is paid on the next cycle date;
+   payout ``failed`` / stage ``transfer``, in one transaction with the schedule made due the
+   next day for a retry of that cycle (``retry_cycle``/``retry_attempt``), at most
+   ``MAX_TRANSFER_RETRIES`` times per cycle. A retry is a new payout record of the same cycle
+   (SK ``<cycle>#<n>``, id ``pyt_<aid>_<yyyymmdd>_<n>``, ledger ``payout:<aid>:<cycle>:<n>``),
+   written only while the previous attempt is failed; once retries are used up, or when the
+   next cycle date comes first, the amount is paid on the next cycle date;
 2b. ``payout.paid``: ``payout-settled:<pid>`` PAYOUTS_IN_FLIGHT −X → PAID_OUT +X, ``paid``;
-2c. ``payout.failed`` (the bank refused the connected account's payout): the money did reach
+2c. ``payout.failed`` (the bank refused the connected account's payout; it concerns the latest
+   in-transit payout whose transfer reached the connected account): the money did reach
    the agency's own Stripe balance, so it is settled exactly like 2b (PAID_OUT: it left the
    platform) and nothing returns to the profit; the payout is ``failed`` / stage ``bank`` with
    Stripe's code, and the Connect item carries ``bank_action_needed`` until an
@@ -47,6 +53,7 @@ from chalicelib.domain.payouts import (
     payout_transaction_id,
     reversal_transaction_id,
     settled_transaction_id,
+    transfer_retry_date,
 )
 from chalicelib.domain.roles import Action, Principal, authorize_agency
 from chalicelib.services.notifications import notification_op
@@ -60,9 +67,13 @@ from chalicelib.store.connect import (
     Payout,
     PayoutSchedule,
     get_connect_account,
+    get_schedule,
     payout_key_item,
     payout_records_sk,
+    previous_attempt_failed_check,
+    recent_payouts,
     schedule_due_sk,
+    transfer_retry_op,
 )
 from chalicelib.store.ledger import (
     AlreadyPosted,
@@ -175,12 +186,15 @@ def _connect_facts(schedule: PayoutSchedule) -> ConnectFacts:
 
 
 def _advance_op(schedule: PayoutSchedule, next_date: date, result: str) -> Op:
+    """Move the schedule to ``next_date``; whatever retry it carried is done with."""
     return update(
         PayoutSchedule(*PayoutSchedule.key(schedule.agency_id)),
         actions=[
             PayoutSchedule.DUESK.set(schedule_due_sk(schedule.agency_id, next_date)),
             PayoutSchedule.next_date.set(next_date.isoformat()),
             PayoutSchedule.last_result.set(result),
+            PayoutSchedule.retry_cycle.remove(),
+            PayoutSchedule.retry_attempt.remove(),
         ],
         condition=PayoutSchedule.DUESK == schedule.DUESK,
         error=ScheduleMoved("another sweep processed this cycle"),
@@ -210,14 +224,24 @@ class SweepOutcome:
 def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutcome:
     """Pay one due agency if eligible, and move its schedule to the next cycle date.
 
-    Reads one item (the profit balance: the Connect state rides on the schedule); one
-    transaction writes the payout, its ledger transaction and the schedule's move together.
+    Due for its cycle date, or (before that) for the retry of a refused transfer: a retry pays
+    the available profit as attempt ``retry_attempt`` of the cycle that failed and leaves the
+    cycle date as it is. Reads one item (the profit balance: the Connect state rides on the
+    schedule); one transaction writes the payout, its ledger transaction and the schedule's
+    move together.
     """
     agency_id = schedule.agency_id
-    cycle = date.fromisoformat(schedule.next_date)
+    today = as_of.astimezone(UTC).date()
+    due_date = date.fromisoformat(schedule.next_date)
     anchor = date.fromisoformat(schedule.anchor)
-    # A sweep that did not run for a while catches up with one payout, not one per missed cycle.
-    next_date = next_cycle_date(anchor, max(cycle, as_of.astimezone(UTC).date()))
+    if schedule.retry_cycle and today < due_date:
+        cycle, attempt, next_date = (date.fromisoformat(schedule.retry_cycle),
+                                     schedule.retry_attempt or 2, due_date)
+    else:  # a retry still pending when the cycle date comes is paid by that cycle
+        # A sweep that did not run for a while catches up with one payout, not one per
+        # missed cycle.
+        cycle, attempt = due_date, 1
+        next_date = next_cycle_date(anchor, max(due_date, today))
     connect = _connect_facts(schedule)
     profit = read_balance(agency_id, AGENCY_PROFIT, Asset.USD.value)
     decision = decide_payout(
@@ -236,23 +260,25 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
 
     now = utcnow()
     cycle_iso = cycle.isoformat()
-    pid = payout_id(agency_id, cycle_iso)
+    pid = payout_id(agency_id, cycle_iso, attempt)
     amount = decision.amount_micros
     tx = LedgerTransaction(
         agency_id=agency_id,
-        transaction_id=payout_transaction_id(agency_id, cycle_iso),
+        transaction_id=payout_transaction_id(agency_id, cycle_iso, attempt),
         code=Code.PAYOUT.value,
         postings=transfer(AGENCY_PROFIT, PAYOUTS_IN_FLIGHT, Asset.USD.value, amount),
-        memo=f"profit payout for the cycle of {cycle_iso}",
-        metadata={"payout_id": pid, "account_id": connect.account_id},
+        memo=f"profit payout for the cycle of {cycle_iso}"
+        + (f" (attempt {attempt})" if attempt > 1 else ""),
+        metadata={"payout_id": pid, "account_id": connect.account_id, "attempt": attempt},
     )
     ops = ledger_ops(tx, now)
     _require_profit_at_least(ops, agency_id, amount)
     payout = Payout(
-        *Payout.key(agency_id, cycle_iso),
+        *Payout.key(agency_id, cycle_iso, attempt),
         agency_id=agency_id,
         payout_id=pid,
         cycle_date=cycle_iso,
+        attempt=attempt,
         amount_micros=amount,
         status=PayoutStatus.IN_TRANSIT.value,
         account_id=connect.account_id,
@@ -265,14 +291,18 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
              error=PayoutAlreadyExists("this cycle's payout exists")),
         _advance_op(schedule, next_date, "paid"),
     ]
+    if attempt > 1:
+        ops.append(previous_attempt_failed_check(
+            agency_id, cycle_iso, attempt,
+            PayoutStateChanged("the previous attempt of this cycle did not fail")))
     try:
         commit(ops)
-    except (AlreadyPosted, PayoutAlreadyExists, ScheduleMoved):
+    except (AlreadyPosted, PayoutAlreadyExists, ScheduleMoved, PayoutStateChanged):
         return SweepOutcome("already_processed", pid)
     except ProfitChanged:
         # Not advanced: tomorrow's sweep (or a rerun) finds the agency still due.
         return SweepOutcome("profit_changed", pid)
-    return SweepOutcome(send_transfer(payout), pid)
+    return SweepOutcome(send_transfer(payout, as_of), pid)
 
 
 def _require_profit_at_least(ops: list[Op], agency_id: str, amount: int) -> None:
@@ -291,22 +321,24 @@ def _require_profit_at_least(ops: list[Op], agency_id: str, amount: int) -> None
     raise AssertionError("a payout transaction debits the profit account")
 
 
-def send_transfer(payout: Payout) -> str:
+def send_transfer(payout: Payout, as_of: datetime | None = None) -> str:
     """Send the payout's Stripe transfer (same idempotency key on every retry).
 
     Returns ``paid`` (sent; the payout stays ``in_transit`` until ``payout.paid``),
-    ``transfer_failed`` (refused: reversed into the profit) or ``transfer_pending`` (Stripe
-    unreachable: the payout stays in the unsent partition and is sent again later).
+    ``transfer_failed`` (refused: reversed into the profit, retried the day after ``as_of``)
+    or ``transfer_pending`` (Stripe unreachable: the payout stays in the unsent partition and
+    is sent again later).
     """
     from chalicelib.stripe_gateway.connect import create_transfer
 
     try:
         result = create_transfer(
             payout_id=payout.payout_id, agency_id=payout.agency_id, account_id=payout.account_id,
-            amount_cents=micros_to_cents(payout.amount_micros), cycle_date=payout.cycle_date)
+            amount_cents=micros_to_cents(payout.amount_micros), cycle_date=payout.cycle_date,
+            attempt=payout.attempt or 1)
     except GatewayRequestRefused as refused:
         code = (refused.details or {}).get("stripe_code") or "transfer_refused"
-        fail_transfer(payout, str(code))
+        fail_transfer(payout, str(code), failed_at=as_of)
         return "transfer_failed"
     except DomainError as error:
         log.warning("transfer of payout %s not confirmed (%s); will retry", payout.payout_id,
@@ -320,7 +352,7 @@ def record_transfer(payout: Payout, transfer_id: str) -> bool:
     """Attach the Stripe transfer to the payout (idempotent; False if it was already set)."""
     try:
         commit([update(
-            payout_key_item(payout.agency_id, payout.cycle_date),
+            payout_key_item(payout.agency_id, payout.cycle_date, payout.attempt or 1),
             actions=[
                 Payout.transfer_id.set(transfer_id),
                 Payout.GSI1PK.set(keys.stripe_lookup_pk(transfer_id)),
@@ -337,10 +369,19 @@ def record_transfer(payout: Payout, transfer_id: str) -> bool:
     return True
 
 
-def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = False) -> bool:
+def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = False,
+                  failed_at: datetime | None = None) -> bool:
     """A refused (or fully reversed) transfer: the amount returns to the available profit and
-    the payout fails at stage ``transfer``. False when the payout was settled meanwhile."""
+    the payout fails at stage ``transfer``. False when the payout was settled meanwhile.
+
+    A refused transfer (never sent) is tried again by the next day's sweep while its cycle
+    has retries left (``transfer_retry_date``): the schedule is made due that day in the same
+    transaction. A reversed one (``transfer_sent``: someone took the money back on purpose)
+    waits for the next cycle date.
+    """
     now = utcnow()
+    failed_on = (failed_at or now).astimezone(UTC).date()
+    attempt = payout.attempt or 1
     tx = LedgerTransaction(
         agency_id=payout.agency_id,
         transaction_id=reversal_transaction_id(payout.payout_id),
@@ -350,38 +391,53 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
         memo=f"transfer of payout {payout.payout_id} failed ({failure_code})",
         metadata={"payout_id": payout.payout_id, "failure_code": failure_code},
     )
-    ops = [
-        *ledger_ops(tx, now),
-        update(
-            payout_key_item(payout.agency_id, payout.cycle_date),
-            actions=[
-                Payout.status.set(PayoutStatus.FAILED.value),
-                Payout.failure_stage.set(FailureStage.TRANSFER.value),
-                Payout.failure_code.set(failure_code),
-                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
-                Payout.updated_at.set(now),
-            ],
-            condition=(Payout.status == PayoutStatus.IN_TRANSIT.value)
-            & (Payout.transfer_id.exists() if transfer_sent
-               else Payout.transfer_id.does_not_exist()),
-            error=PayoutStateChanged("the payout was settled meanwhile"),
-        ),
-        notification_op(
-            payout.agency_id, "payout_failed",
-            f"The payout of USD {render_usd(payout.amount_micros)} could not be sent "
-            f"({failure_code}); the amount is back in your available profit and will be paid "
-            "on your next billing cycle date.",
-            data={"payout_id": payout.payout_id, "stage": FailureStage.TRANSFER.value,
-                  "failure_code": failure_code}, at=now),
-    ]
-    try:
-        commit(ops)
-    except (AlreadyPosted, PayoutStateChanged):
-        return False
-    return True
+    failed_op = update(
+        payout_key_item(payout.agency_id, payout.cycle_date, attempt),
+        actions=[
+            Payout.status.set(PayoutStatus.FAILED.value),
+            Payout.failure_stage.set(FailureStage.TRANSFER.value),
+            Payout.failure_code.set(failure_code),
+            Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
+            Payout.updated_at.set(now),
+        ],
+        condition=(Payout.status == PayoutStatus.IN_TRANSIT.value)
+        & (Payout.transfer_id.exists() if transfer_sent
+           else Payout.transfer_id.does_not_exist()),
+        error=PayoutStateChanged("the payout was settled meanwhile"),
+    )
+    for try_retry in (True, True, True, False):
+        schedule = get_schedule(payout.agency_id) if try_retry and not transfer_sent else None
+        retry_on = None if schedule is None else transfer_retry_date(
+            attempt, failed_on, date.fromisoformat(schedule.next_date))
+        when = (f"tried again on {retry_on.isoformat()}" if retry_on is not None
+                else "paid on your next billing cycle date")
+        ops = [
+            *ledger_ops(tx, now),
+            failed_op,
+            notification_op(
+                payout.agency_id, "payout_failed",
+                f"The payout of USD {render_usd(payout.amount_micros)} could not be sent "
+                f"({failure_code}); the amount is back in your available profit and will be "
+                f"{when}.",
+                data={"payout_id": payout.payout_id, "stage": FailureStage.TRANSFER.value,
+                      "failure_code": failure_code, "attempt": attempt,
+                      "retry_on": retry_on.isoformat() if retry_on else None}, at=now),
+        ]
+        if schedule is not None and retry_on is not None:
+            ops.append(transfer_retry_op(
+                schedule, payout.cycle_date, attempt + 1, retry_on,
+                ScheduleMoved("the payout schedule moved meanwhile")))
+        try:
+            commit(ops)
+        except (AlreadyPosted, PayoutStateChanged):
+            return False
+        except ScheduleMoved:
+            continue  # a sweep moved the schedule: read it again (the last try goes without)
+        return True
+    return False  # pragma: no cover - the last try carries no schedule condition
 
 
-def finish_unsent_transfers(limit: int = 500) -> dict[str, int]:
+def finish_unsent_transfers(limit: int = 500, as_of: datetime | None = None) -> dict[str, int]:
     """Send again the transfers of payouts written but never confirmed by Stripe.
 
     Reads only that GSI2 partition (normally empty). Safe to run at any time, concurrently
@@ -408,7 +464,7 @@ def finish_unsent_transfers(limit: int = 500) -> dict[str, int]:
             record_transfer(payout, str(made["id"]))
             counts["unsent_sent"] += 1
             continue
-        outcome = send_transfer(payout)
+        outcome = send_transfer(payout, as_of)
         key = {"paid": "unsent_sent", "transfer_failed": "unsent_failed"}.get(outcome,
                                                                              "unsent_pending")
         counts[key] += 1
@@ -423,7 +479,7 @@ def run_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, An
     """
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     results: dict[str, int] = {}
-    retried = finish_unsent_transfers()
+    retried = finish_unsent_transfers(as_of=as_of)
     deferred = 0
     due = list(due_schedules(as_of))  # only what is due: O(due) items, paged by pynamodb
     for index, schedule in enumerate(due):
@@ -451,11 +507,8 @@ def run_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, An
 
 def in_transit_payouts(agency_id: str) -> list[Payout]:
     """In-transit payouts among the recent ones, newest first (one bounded Query)."""
-    return [
-        payout for payout in Payout.query(keys.payouts_pk(agency_id), scan_index_forward=False,
-                                          limit=RECENT_PAYOUTS, consistent_read=True)
-        if payout.status == PayoutStatus.IN_TRANSIT.value
-    ]
+    return [payout for payout in recent_payouts(agency_id, RECENT_PAYOUTS)
+            if payout.status == PayoutStatus.IN_TRANSIT.value]
 
 
 def _settle_tx(agency_id: str, transaction_id: str, amount: int, memo: str,
@@ -489,7 +542,7 @@ def payout_paid_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> l
     ops = ledger_ops(tx, now)
     for payout in settled:
         ops.append(update(
-            payout_key_item(payout.agency_id, payout.cycle_date),
+            payout_key_item(payout.agency_id, payout.cycle_date, payout.attempt or 1),
             actions=[Payout.status.set(PayoutStatus.PAID.value),
                      Payout.stripe_payout_id.set(str(stripe_payout["id"])),
                      Payout.updated_at.set(now)],
@@ -500,7 +553,9 @@ def payout_paid_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> l
 
 
 def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> list[Op]:
-    """``payout.failed``: the latest in-transit payout fails at stage ``bank``.
+    """``payout.failed``: the latest in-transit payout whose transfer reached the connected
+    account fails at stage ``bank`` (one whose transfer was never sent cannot be in the
+    account's payout: it stays in transit, to be sent).
 
     Nothing returns to the profit (the money is in the agency's Stripe balance); the
     in-flight amount is settled to PAID_OUT because it left the platform. The Connect item
@@ -509,7 +564,8 @@ def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) ->
     now = utcnow()
     code = str(stripe_payout.get("failure_code") or "payout_failed")
     ops: list[Op] = []
-    latest = next(iter(in_transit_payouts(connect.agency_id)), None)
+    latest = next((payout for payout in in_transit_payouts(connect.agency_id)
+                   if payout.transfer_id), None)
     if latest is not None:
         tx = _settle_tx(connect.agency_id, settled_transaction_id(latest.payout_id),
                         latest.amount_micros,
@@ -519,7 +575,7 @@ def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) ->
                          "failure_code": code})
         ops += ledger_ops(tx, now)
         ops.append(update(
-            payout_key_item(latest.agency_id, latest.cycle_date),
+            payout_key_item(latest.agency_id, latest.cycle_date, latest.attempt or 1),
             actions=[Payout.status.set(PayoutStatus.FAILED.value),
                      Payout.failure_stage.set(FailureStage.BANK.value),
                      Payout.failure_code.set(code),
@@ -559,6 +615,7 @@ def render_payout(payout: Payout) -> dict[str, Any]:
         "failure_stage": payout.failure_stage,
         "failure_code": payout.failure_code,
         "cycle_date": payout.cycle_date,
+        "attempt": payout.attempt or 1,
         "transfer_id": payout.transfer_id,
         "created_at": payout.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -9,8 +9,11 @@ from datetime import date
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
 
+from chalicelib.domain.errors import DomainError
+from chalicelib.domain.payouts import FailureStage, PayoutStatus
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store.transact import Op, check, update
 
 #: GSI2 partitions (``keys.due_pk``) used by this feature.
 SWEEP_JOB = "payout-sweep"  # schedules, by next cycle date
@@ -48,7 +51,8 @@ class ConnectAccount(TableItem, discriminator="ConnectAccount"):
 class PayoutSchedule(TableItem, discriminator="PayoutSchedule"):
     """PK: ``AGENCY#<aid>`` / SK: ``PAYOUTSCHED``; GSI2 ``DUE#payout-sweep`` / ``<date>#<aid>``.
 
-    When the agency is next looked at by the payout sweep (its next billing cycle date).
+    When the agency is next looked at by the payout sweep: its next billing cycle date, or
+    the day a refused transfer is tried again (``retry_cycle``/``retry_attempt``).
     Created when Connect onboarding starts: an agency without Connect is never due.
     The sweep moves ``DUESK`` on with a condition on its old value, so two concurrent sweeps
     never both process one cycle.
@@ -64,6 +68,10 @@ class PayoutSchedule(TableItem, discriminator="PayoutSchedule"):
     connect_account_id = UnicodeAttribute(null=True)
     connect_status = UnicodeAttribute(null=True)
     connect_payouts_enabled = BooleanAttribute(null=True)
+    # A refused transfer to try again: its cycle and the attempt to make, while ``DUESK``
+    # points at the retry day (before ``next_date``); cleared by the sweep that acts on it.
+    retry_cycle = UnicodeAttribute(null=True)
+    retry_attempt = IntegerAttribute(null=True)
 
     @classmethod
     def key(cls, agency_id: str) -> tuple[str, str]:
@@ -77,12 +85,15 @@ def schedule_due_sk(agency_id: str, day: date) -> str:
 
 
 class Payout(TableItem, discriminator="Payout"):
-    """PK: ``AGENCY#<aid>#PAYOUTS`` / SK: ``<cycle date>``; GSI1 ``STRIPE#<transfer id>`` once
+    """PK: ``AGENCY#<aid>#PAYOUTS`` / SK: ``<cycle date>`` (a retry of a refused transfer:
+    ``<cycle date>#<attempt>``); GSI1 ``STRIPE#<transfer id>`` once
     the transfer exists; GSI2 ``DUE#payout-transfer`` / ``<created iso>#<payout id>`` while the
     transfer is not sent yet (a crash or an outage between our write and Stripe's answer),
     then ``DUE#payout-records`` / same sort key (reconciliation reads a period of them).
 
-    One per agency and cycle (saved with ``attribute_not_exists``). ``amount_micros`` was moved
+    One per agency, cycle and transfer attempt (saved with ``attribute_not_exists``); a retry is
+    written only while the previous attempt is ``failed`` at stage ``transfer`` (its amount
+    back in the profit), so a cycle pays at most once. ``amount_micros`` was moved
     from the profit to "payouts in flight" in the same transaction that created this item,
     before Stripe was called; ``payout_id`` is the Stripe idempotency key of the transfer.
     """
@@ -90,6 +101,7 @@ class Payout(TableItem, discriminator="Payout"):
     agency_id = UnicodeAttribute()
     payout_id = UnicodeAttribute()
     cycle_date = UnicodeAttribute()
+    attempt = IntegerAttribute(default=1)  # 1, then 2.. for retries of a refused transfer
     amount_micros = IntegerAttribute()
     status = UnicodeAttribute()  # in_transit | paid | failed
     failure_stage = UnicodeAttribute(null=True)  # transfer | bank
@@ -101,14 +113,14 @@ class Payout(TableItem, discriminator="Payout"):
     updated_at = UTCDateTimeText(null=True)
 
     @classmethod
-    def key(cls, agency_id: str, cycle_date_iso: str) -> tuple[str, str]:
-        """Primary key of one cycle's payout."""
-        return keys.payouts_pk(agency_id), cycle_date_iso
+    def key(cls, agency_id: str, cycle_date_iso: str, attempt: int = 1) -> tuple[str, str]:
+        """Primary key of one transfer attempt of a cycle's payout."""
+        return keys.payouts_pk(agency_id), keys.payout_sk(cycle_date_iso, attempt)
 
 
-def payout_key_item(agency_id: str, cycle_date_iso: str) -> Payout:
+def payout_key_item(agency_id: str, cycle_date_iso: str, attempt: int = 1) -> Payout:
     """An unsaved payout carrying only its key (for conditional updates)."""
-    return Payout(*Payout.key(agency_id, cycle_date_iso))
+    return Payout(*Payout.key(agency_id, cycle_date_iso, attempt))
 
 
 def get_connect_account(agency_id: str) -> ConnectAccount | None:
@@ -137,12 +149,37 @@ def get_schedule(agency_id: str) -> PayoutSchedule | None:
         return None
 
 
-def get_payout(agency_id: str, cycle_date_iso: str) -> Payout | None:
-    """One cycle's payout, or None."""
+def get_payout(agency_id: str, cycle_date_iso: str, attempt: int = 1) -> Payout | None:
+    """One transfer attempt of a cycle's payout (the first by default), or None."""
     try:
-        return Payout.get(*Payout.key(agency_id, cycle_date_iso), consistent_read=True)
+        return Payout.get(*Payout.key(agency_id, cycle_date_iso, attempt), consistent_read=True)
     except Payout.DoesNotExist:
         return None
+
+
+def transfer_retry_op(schedule: PayoutSchedule, cycle_date_iso: str, attempt: int,
+                      retry_on: date, error: DomainError) -> Op:
+    """Make the schedule due on ``retry_on`` for attempt ``attempt`` of a cycle's payout, on
+    the condition that nothing moved it since it was read (``error`` otherwise)."""
+    return update(
+        PayoutSchedule(*PayoutSchedule.key(schedule.agency_id)),
+        actions=[PayoutSchedule.DUESK.set(schedule_due_sk(schedule.agency_id, retry_on)),
+                 PayoutSchedule.retry_cycle.set(cycle_date_iso),
+                 PayoutSchedule.retry_attempt.set(attempt),
+                 PayoutSchedule.last_result.set("transfer_failed")],
+        condition=(PayoutSchedule.DUESK == schedule.DUESK)
+        & (PayoutSchedule.next_date == schedule.next_date),
+        error=error)
+
+
+def previous_attempt_failed_check(agency_id: str, cycle_date_iso: str, attempt: int,
+                                  error: DomainError) -> Op:
+    """Guard a retry: attempt ``attempt - 1`` of the cycle failed at stage ``transfer`` (its
+    amount is back in the profit), so the retry can never pay the cycle twice."""
+    return check(payout_key_item(agency_id, cycle_date_iso, attempt - 1),
+                 condition=(Payout.status == PayoutStatus.FAILED.value)
+                 & (Payout.failure_stage == FailureStage.TRANSFER.value),
+                 error=error)
 
 
 def recent_payouts(agency_id: str, limit: int) -> list[Payout]:

@@ -26,10 +26,11 @@ tenant. Shapes (PK / SK):
 - resource               ``SUBRES#<aid>#<sid>`` / ``<type>#<rid>``
 - payment profile        ``AGENCY#<aid>`` / ``PAYPROFILE#<sid>``  (Stripe customer)
 - purchase               ``AGENCY#<aid>#PURCHASES`` / ``<pid>``
+- dispute of a purchase  ``AGENCY#<aid>#PURCHASES`` / ``<pid>#DISPUTE#<dp id>``
 - auto-allocation rule   ``AGENCY#<aid>`` / ``AUTOALLOC#<sid>``
 - auto-recharge rule     ``AGENCY#<aid>`` / ``AUTORECHARGE#<sid>#<tier>``
 - Connect account        ``AGENCY#<aid>`` / ``CONNECT``
-- payout                 ``AGENCY#<aid>#PAYOUTS`` / ``<cycle date>``
+- payout                 ``AGENCY#<aid>#PAYOUTS`` / ``<cycle date>`` (retries ``<cycle date>#<n>``)
 - webhook event marker   ``STRIPEEVT#<evt id>`` / ``EVENT``
 - Stripe id pointer      GSI1 ``STRIPE#<id>`` / ``STRIPE``
 """
@@ -183,6 +184,11 @@ def purchases_pk(agency_id: str) -> str:
     return f"AGENCY#{agency_id}#PURCHASES"
 
 
+def dispute_sk(purchase_id: str, dispute_id: str) -> str:
+    """A Stripe dispute of a purchase, next to the purchase (never a hot or global key)."""
+    return f"{purchase_id}#DISPUTE#{dispute_id}"
+
+
 def auto_allocation_sk(subaccount_id: str) -> str:
     """Monthly auto-allocation rule of a sub-account."""
     return f"AUTOALLOC#{subaccount_id}"
@@ -194,8 +200,14 @@ def auto_recharge_sk(subaccount_id: str, tier: str) -> str:
 
 
 def payouts_pk(agency_id: str) -> str:
-    """Payouts of an agency, one per cycle date."""
+    """Payouts of an agency: one per cycle date, plus any retry of its failed transfer."""
     return f"AGENCY#{agency_id}#PAYOUTS"
+
+
+def payout_sk(cycle_date_iso: str, attempt: int = 1) -> str:
+    """One transfer attempt of a cycle's payout: the first is the cycle date alone (sorts
+    before its retries ``<cycle date>#<n>``, and all before the next cycle date)."""
+    return cycle_date_iso if attempt <= 1 else f"{cycle_date_iso}#{attempt}"
 
 
 def webhook_event_pk(event_id: str) -> str:

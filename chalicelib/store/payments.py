@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute
+from pynamodb.attributes import Attribute, BooleanAttribute, JSONAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException
+from pynamodb.expressions.condition import Condition
 
+from chalicelib.domain.chargebacks import ChargeState, DisputeRecord, DisputeStatus
+from chalicelib.domain.errors import Conflict
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
-from chalicelib.store.transact import StorageUnavailable
+from chalicelib.store.transact import Op, StorageUnavailable, save, update
 
 #: GSI2 partitions (``keys.due_pk``) of this feature.
 ALLOCATION_JOB = "auto-allocation"
@@ -82,10 +85,11 @@ class Purchase(TableItem, discriminator="Purchase"):
     failure_code = UnicodeAttribute(null=True)
     decline_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
-    refunded_cents = IntegerAttribute(default=0)
-    refunded_seconds = IntegerAttribute(default=0)
+    refunded_cents = IntegerAttribute(default=0)  # Stripe's ``amount_refunded``: refunds only
+    dispute_lost_cents = IntegerAttribute(default=0)  # lost disputes (not refunds), summed
+    refunded_seconds = IntegerAttribute(default=0)  # seconds taken back (refunds and losses)
     profit_reversed_micros = IntegerAttribute(default=0)
-    profit_held_micros = IntegerAttribute(default=0)
+    profit_held_micros = IntegerAttribute(default=0)  # held by its open disputes together
     rule_ref = UnicodeAttribute(null=True)  # allocation: "<cycle date>#<attempt>"; recharge: tier
     # The agency's timezone when the purchase was made: the settlement is counted on that
     # local date (absent on purchases made before timezones were honoured: UTC).
@@ -107,6 +111,54 @@ class Purchase(TableItem, discriminator="Purchase"):
     def total_seconds(self) -> int:
         """Seconds credited over both tiers."""
         return (self.basic_seconds or 0) + (self.premium_seconds or 0)
+
+    @property
+    def charge_state(self) -> ChargeState:
+        """The charge and what went back to the card, as the refund/dispute rules see it."""
+        return ChargeState(
+            charge_cents=self.amount_cents, profit_micros=self.profit_micros or 0,
+            refunded_cents=self.refunded_cents or 0,
+            dispute_lost_cents=self.dispute_lost_cents or 0,
+            profit_reversed_micros=self.profit_reversed_micros or 0,
+            profit_held_micros=self.profit_held_micros or 0)
+
+
+class Dispute(TableItem, discriminator="Dispute"):
+    """PK: ``AGENCY#<aid>#PURCHASES`` / SK: ``<pid>#DISPUTE#<dp id>``.
+
+    One Stripe dispute of a purchase: ``open`` while it holds ``held_micros`` of the
+    purchase's profit, ``closed`` (with Stripe's outcome) for good. Written in the same
+    transaction as the dispute's ledger effect, created with ``attribute_not_exists`` and
+    closed only from ``open``, so events in any order, or twice, apply once.
+    """
+
+    agency_id = UnicodeAttribute()
+    purchase_id = UnicodeAttribute()
+    dispute_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # open | closed
+    outcome = UnicodeAttribute(null=True)  # won | warning_closed | lost
+    amount_cents = IntegerAttribute()
+    held_micros = IntegerAttribute(default=0)
+    created_at = UTCDateTimeText()
+    closed_at = UTCDateTimeText(null=True)
+
+    @property
+    def record(self) -> DisputeRecord:
+        """The dispute as the rules see it."""
+        return DisputeRecord(DisputeStatus(self.status), self.amount_cents or 0,
+                             self.held_micros or 0, self.outcome)
+
+
+class PurchaseChanged(Conflict):
+    """The purchase's refund or dispute figures changed since they were read: Stripe retries."""
+
+    code = "purchase_changed"
+
+
+class DisputeChanged(Conflict):
+    """Another delivery recorded this dispute first: Stripe retries and finds it."""
+
+    code = "dispute_changed"
 
 
 class AutoAllocationRule(TableItem, discriminator="AutoAllocationRule"):
@@ -218,6 +270,60 @@ def find_purchase_by_intent(payment_intent_id: str) -> Purchase | None:
     except PynamoDBException as exc:
         raise StorageUnavailable("the database is unavailable") from exc
     return None
+
+
+def get_dispute(agency_id: str, purchase_id: str, dispute_id: str) -> Dispute | None:
+    """One dispute of a purchase, or None when no event of it was applied yet."""
+    return _get(Dispute, keys.purchases_pk(agency_id),  # type: ignore[return-value]
+                keys.dispute_sk(purchase_id, dispute_id))
+
+
+def _equals(attribute: Attribute, value: int) -> Condition:
+    # Purchases written before an attribute existed lack it: absent reads as zero.
+    condition = attribute == value
+    return condition | attribute.does_not_exist() if value == 0 else condition
+
+
+def take_back_op(purchase: Purchase, before: ChargeState, after: ChargeState,
+                 seconds_reversed: int = 0) -> Op:
+    """Write the purchase's new refund/dispute figures, on the condition that they are still
+    ``before`` (a concurrent refund or dispute makes this one retry)."""
+    return update(
+        Purchase(purchase.PK, purchase.SK),
+        [Purchase.refunded_cents.set(after.refunded_cents),
+         Purchase.dispute_lost_cents.set(after.dispute_lost_cents),
+         Purchase.profit_reversed_micros.set(after.profit_reversed_micros),
+         Purchase.profit_held_micros.set(after.profit_held_micros),
+         Purchase.refunded_seconds.add(seconds_reversed)],
+        condition=Purchase.PK.exists()
+        & _equals(Purchase.refunded_cents, before.refunded_cents)
+        & _equals(Purchase.dispute_lost_cents, before.dispute_lost_cents)
+        & _equals(Purchase.profit_reversed_micros, before.profit_reversed_micros)
+        & _equals(Purchase.profit_held_micros, before.profit_held_micros),
+        error=PurchaseChanged("the purchase's refund or dispute state changed; retry"))
+
+
+def dispute_op(purchase: Purchase, dispute_id: str, record: DisputeRecord,
+               previous: DisputeRecord | None, now: datetime) -> Op:
+    """Record a dispute's new state: created (never seen before) or closed (only from open)."""
+    closed_at = now if record.status is DisputeStatus.CLOSED else None
+    if previous is None:
+        return save(
+            Dispute(keys.purchases_pk(purchase.agency_id),
+                    keys.dispute_sk(purchase.purchase_id, dispute_id),
+                    agency_id=purchase.agency_id, purchase_id=purchase.purchase_id,
+                    dispute_id=dispute_id, status=record.status.value, outcome=record.outcome,
+                    amount_cents=record.amount_cents, held_micros=record.held_micros,
+                    created_at=now, closed_at=closed_at),
+            condition=Dispute.PK.does_not_exist(),
+            error=DisputeChanged("the dispute was recorded meanwhile"))
+    return update(
+        Dispute(keys.purchases_pk(purchase.agency_id),
+                keys.dispute_sk(purchase.purchase_id, dispute_id)),
+        [Dispute.status.set(record.status.value), Dispute.outcome.set(record.outcome),
+         Dispute.held_micros.set(record.held_micros), Dispute.closed_at.set(closed_at)],
+        condition=Dispute.status == previous.status.value,
+        error=DisputeChanged("the dispute changed meanwhile"))
 
 
 def get_allocation_rule(agency_id: str, subaccount_id: str) -> AutoAllocationRule | None:

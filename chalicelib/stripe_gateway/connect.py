@@ -58,15 +58,19 @@ def create_login_link(account_id: str) -> dict[str, Any]:
 
 
 def create_transfer(*, payout_id: str, agency_id: str, account_id: str, amount_cents: int,
-                    cycle_date: str) -> dict[str, Any]:
-    """Send a payout to the connected account; the idempotency key is the payout id."""
+                    cycle_date: str, attempt: int = 1) -> dict[str, Any]:
+    """Send a payout to the connected account; the idempotency key is the payout id (one per
+    transfer attempt of a cycle, named in the metadata with the cycle)."""
     params = {
         "amount": amount_cents,
         "currency": "usd",
         "destination": account_id,
         "transfer_group": payout_id,
         "description": f"Agency profit payout {cycle_date}",
-        "metadata": {"payout_id": payout_id, "agency_id": agency_id, "cycle_date": cycle_date},
+        "metadata": {"payout_id": payout_id, "agency_id": agency_id, "cycle_date": cycle_date,
+                     # Only retries name their attempt: a first attempt re-sent after an
+                     # outage carries exactly the parameters of its original request.
+                     **({"attempt": str(attempt)} if attempt > 1 else {})},
     }
     return _plain(call_stripe(lambda: stripe_client().v1.transfers.create(
         params, {"idempotency_key": payout_id})))  # type: ignore[arg-type]
@@ -89,7 +93,8 @@ def list_transfers(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
     """Every transfer created in ``[gte, lt)`` (epoch seconds), auto-paginated."""
     params = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
     page = call_stripe(lambda: stripe_client().v1.transfers.list(params))  # type: ignore[arg-type]
-    return [_plain(item) for item in page.auto_paging_iter()]
+    # Later pages are Stripe calls too: their errors are translated like the first one's.
+    return call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])
 
 
 def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
@@ -103,5 +108,6 @@ def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
         page = call_stripe(lambda: stripe_client().v1.charges.list(params))  # type: ignore
     except GatewayRequestRefused:
         page = call_stripe(lambda: stripe_client().v1.charges.list({"limit": 100}))
-    return [charge for charge in (_plain(item) for item in page.auto_paging_iter())
+    charges = call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])
+    return [charge for charge in charges
             if created_gte <= int(charge.get("created") or 0) < created_lt]

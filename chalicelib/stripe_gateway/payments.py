@@ -138,17 +138,22 @@ def find_intent_of_purchase(customer_id: str, purchase_id: str, created_since: i
                             ) -> IntentResult | None:
     """The PaymentIntent our request created for a purchase whose answer never came back.
 
-    Lists the customer's intents created since the purchase and matches our metadata; used
-    by reconciliation, so a charge Stripe made is found (and credited) instead of assumed
-    lost.
+    Lists the customer's intents created since the purchase (every page: Stripe answers
+    newest first, 100 at most per page, and the one looked for is among the oldest) and
+    matches our metadata; used by reconciliation, so a charge Stripe made is found (and
+    credited) instead of assumed lost.
     """
     page = call_stripe(lambda: stripe_client().v1.payment_intents.list(
         {"customer": customer_id, "created": {"gte": created_since}, "limit": 100}))
-    for intent in page.data:
+    pages = page.auto_paging_iter()
+    while True:
+        # Each next page is another Stripe call: its errors are translated like the first.
+        intent = call_stripe(lambda: next(pages, None))
+        if intent is None:
+            return None
         metadata = _plain(intent).get("metadata") or {}
         if metadata.get("purchase_id") == purchase_id:
             return intent_result(intent)
-    return None
 
 
 def cancel_intent(payment_intent_id: str) -> None:
