@@ -33,15 +33,15 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.ledger import (
+    CONVERSION,
     WALLET_ASSETS,
     Asset,
     Code,
     LedgerTransaction,
     Posting,
-    rounding,
     wallet,
 )
-from chalicelib.domain.money import convert_seconds, parse_usd, render_minutes, render_usd
+from chalicelib.domain.money import move_received_seconds, parse_usd, render_minutes, render_usd
 from chalicelib.domain.plans import BASE_COST_MICROS, PLANS, TIERS, asset_of_tier
 from chalicelib.domain.roles import Action, Principal, Role, authorize_agency, can_see
 from chalicelib.services.access import (
@@ -608,14 +608,16 @@ def _live_subaccounts(agency_id: str) -> list[Subaccount]:
 
 
 def _received(seconds: int, source: Subaccount, destination: Subaccount, tier: str) -> int:
-    return convert_seconds(seconds, source.price(tier), destination.price(tier)) if seconds else 0
+    """The move rule (SPEC): never more seconds arrive than leave."""
+    return (move_received_seconds(seconds, source.price(tier), destination.price(tier))
+            if seconds else 0)
 
 
 def removal_preview(principal: Principal, subaccount_id: str) -> dict[str, Any]:
     """Step one: what the sub-account holds and where its minutes may go.
 
-    Each eligible destination also says how many seconds it would receive (the value-
-    preserving conversion at today's prices).
+    Each eligible destination also says how many seconds it would receive (the move rule
+    at today's prices).
     """
     sub = load_subaccount(principal, subaccount_id, Action.MANAGE_SUBACCOUNT)
     if sub.is_primary:
@@ -728,9 +730,9 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                       destination_id: str) -> Removal:
     """Step two: move everything out, stop everything, free the slot. One ledger transaction.
 
-    Basic and Premium seconds go to the destination with the value-preserving conversion of
-    a move (received = floor(sent × price(src) / price(dest)); the difference is posted to the
-    source's rounding account, so nothing is created or lost); KP credits go 1:1 to the
+    Basic and Premium seconds go to the destination by the move rule (received = min(sent,
+    floor(sent × price(src) / price(dest))); the difference is posted to the agency's
+    conversion account, so nothing is created or lost); KP credits go 1:1 to the
     primary. The debits of the source wallet require the balance versions read just before,
     so a concurrent usage debit or purchase makes the transaction fail and re-read (up to 3
     times, then 409) rather than leave dust. The ledger transaction id is ``removal:<sid>``:
@@ -767,8 +769,7 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                 postings += [Posting(source_wallet, asset, -sent),
                              Posting(wallet(destination.subaccount_id), asset, received)]
                 if sent != received:
-                    postings.append(Posting(rounding(sub.subaccount_id), asset,
-                                            sent - received))
+                    postings.append(Posting(CONVERSION, asset, sent - received))
         kp = _balance(balances, Asset.KP_CREDITS).balance
         moved["kp_credits"] = kp
         if kp:
