@@ -284,7 +284,7 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
             return {"allowed": True, "reason": "ok", "available_seconds": available}
         reserve = min(hold_seconds, available)
         try:
-            hold = place_hold(sub, tier, call_id, reserve, at)
+            hold = place_hold(sub, tier, call_id, reserve, at, requested_seconds=hold_seconds)
         except InsufficientBalance:
             continue
         return {"allowed": True, "reason": "ok", "available_seconds": available - hold.seconds,
@@ -293,11 +293,15 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
     raise Conflict("the balance kept changing; retry", code="concurrent_update")
 
 
-def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datetime
-               ) -> CallHold:
-    """Move ``seconds`` from the wallet to the held account, with the hold item (one write)."""
+def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datetime, *,
+               requested_seconds: int) -> CallHold:
+    """Move ``seconds`` from the wallet to the held account, with the hold item (one write).
+
+    The hold lasts as long as the call asked for (``requested_seconds``) plus the grace,
+    even when fewer seconds were there to reserve: the call runs that long either way.
+    """
     sid, asset = sub.subaccount_id, asset_of_tier(tier)
-    hold_until = at + timedelta(seconds=seconds) + HOLD_GRACE
+    hold_until = at + timedelta(seconds=requested_seconds) + HOLD_GRACE
     hold = CallHold(
         keys.call_hold_pk(sub.agency_id, call_id), "HOLD", agency_id=sub.agency_id,
         call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
