@@ -1,7 +1,10 @@
 """Usage ingestion (the platform reports finished calls) and call authorization.
 
-Each call is applied once per ``call_id``: its record's ``attribute_not_exists`` condition
-and the ledger transaction id ``usage:<call id>`` both make a replay a no-op. A call that
+Each call is applied once per ``call_id``, platform-wide: its record (keyed by the call id
+alone) is written under ``attribute_not_exists`` in the debit's own transaction, so a replay
+is a no-op; an identical replay answers ``duplicate``, any other record under a recorded call
+id (another sub-account, of any agency, or other figures) is rejected with
+``call_id_conflict``. Holds are keyed by the call id alike. A call that
 would overdraw debits what is left and records the shortfall; balances never go negative.
 """
 
@@ -36,9 +39,9 @@ from chalicelib.store.ledger import (
     post_transaction,
     read_balance,
 )
-from chalicelib.store.movements import CallHold, CallRecord
+from chalicelib.store.movements import CallHold, CallRecord, get_call_hold, get_call_record
 from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import commit, save, update
+from chalicelib.store.transact import check, commit, save, update
 
 MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
@@ -50,6 +53,20 @@ class DuplicateCall(Conflict):
     """The call id was already ingested."""
 
     code = "duplicate_call"
+
+
+class CallIdConflict(Conflict):
+    """The call id is already taken by another call (another sub-account, of any agency, or
+    other figures): nothing is debited under it."""
+
+    code = "call_id_conflict"
+
+
+class _CallIdTaken(Conflict):
+    """Internal: the call record or hold of this call id exists; read it to tell a replay
+    from a conflict."""
+
+    code = "call_id_taken"
 
 
 @dataclass(frozen=True)
@@ -108,19 +125,20 @@ def _counter_status(status: str) -> str:
 
 def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id: str
                        ) -> tuple[int, CallHold | None, Any]:
-    """One BatchGetItem: the wallet balance of the asset, the call's pending hold, and what
-    the auto-recharge / low-balance hook needs (so the hook reads nothing itself)."""
+    """One BatchGetItem: the wallet balance of the asset, the hold under the call id (of any
+    call, in any state), and what the auto-recharge / low-balance hook needs (so the hook
+    reads nothing itself)."""
     from chalicelib.services import auto_recharge
 
     balance_key = (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset))
-    hold_key = (keys.call_hold_pk(agency_id, call_id), "HOLD")
+    hold_key = (keys.call_hold_pk(call_id), "HOLD")
     wanted = [balance_key, hold_key, *auto_recharge.settings_keys(agency_id, sid, tier)]
     items = list(TableItem.batch_get(wanted, consistent_read=True))
     balance, hold = 0, None
     for item in items:
         if isinstance(item, LedgerBalance):
             balance = item.balance or 0
-        elif isinstance(item, CallHold) and item.status == "held" and item.subaccount_id == sid:
+        elif isinstance(item, CallHold):
             hold = item
     return balance, hold, auto_recharge.settings_from(items)
 
@@ -138,14 +156,22 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
     for _attempt in range(DEBIT_ATTEMPTS):
         balance, hold, settings = _read_call_context(agency_id, sid, asset, record.tier,
                                                      record.call_id)
-        if hold is not None and hold.tier != record.tier:
-            hold = None  # a hold on the other tier is left to expire
+        guards = []
+        if hold is None:
+            # a hold placed under this call id by another call meanwhile wins
+            guards.append(check(CallHold(keys.call_hold_pk(record.call_id), "HOLD"),
+                                CallHold.PK.does_not_exist() | (CallHold.subaccount_id == sid),
+                                CallIdConflict("this call id is held by another call")))
+        elif hold.agency_id != agency_id or hold.subaccount_id != sid:
+            raise CallIdConflict("this call id is held by another call")
+        if hold is not None and (hold.status != "held" or hold.tier != record.tier):
+            hold = None  # settled or released already; a hold on the other tier expires
         held_seconds = hold.seconds if hold else 0
         debited = min(balance + held_seconds, record.duration_seconds)
         shortfall = record.duration_seconds - debited
         spent = minutes_cost(debited, sub.price(record.tier))
         call = CallRecord(
-            keys.call_pk(agency_id, record.call_id), "CALL",
+            keys.call_pk(record.call_id), "CALL",
             agency_id=agency_id, call_id=record.call_id, subaccount_id=sid, tier=record.tier,
             direction=record.direction, status=record.status,
             duration_seconds=record.duration_seconds, debited_seconds=debited,
@@ -155,8 +181,9 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         counter_status = _counter_status(record.status)
         agency = settings[0]  # read in the same BatchGetItem as the balance
         also = [
+            *guards,
             save(call, condition=CallRecord.PK.does_not_exist(),
-                 error=DuplicateCall("call already recorded")),
+                 error=_CallIdTaken("call id already recorded")),
             stats_op(agency_id, sid, record.started_at, agency.timezone if agency else None, **{
                 f"used_{record.tier}_seconds": debited,
                 "shortfall_seconds": shortfall,
@@ -187,13 +214,27 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
                 commit(also)
         except (InsufficientBalance, HoldChanged):
             continue  # a concurrent debit or hold release won: read again
-        except AlreadyPosted:
-            raise DuplicateCall("call already recorded") from None
+        except (AlreadyPosted, _CallIdTaken):
+            raise _replay_or_conflict(record) from None
         _after_debit(agency_id, sid, record.tier, balance + held_seconds,
                      balance + held_seconds - debited, settings)
         return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
                 "shortfall_seconds": shortfall}
     raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+
+
+def _replay_or_conflict(record: UsageRecord) -> Conflict:
+    """What a record whose call id is taken is: an identical replay, or a conflict."""
+    existing = get_call_record(record.call_id)
+    if existing is None:
+        return DuplicateCall("call already recorded")  # the same agency's ledger id: a replay
+    same = (existing.subaccount_id == record.subaccount_id and existing.tier == record.tier
+            and existing.duration_seconds == record.duration_seconds
+            and existing.status == record.status and existing.direction == record.direction
+            and existing.started_at == record.started_at)
+    if same:
+        return DuplicateCall("call already recorded")
+    return CallIdConflict("this call id was already recorded for another call")
 
 
 class HoldChanged(Conflict):
@@ -303,7 +344,7 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
     sid, asset = sub.subaccount_id, asset_of_tier(tier)
     hold_until = at + timedelta(seconds=requested_seconds) + HOLD_GRACE
     hold = CallHold(
-        keys.call_hold_pk(sub.agency_id, call_id), "HOLD", agency_id=sub.agency_id,
+        keys.call_hold_pk(call_id), "HOLD", agency_id=sub.agency_id,
         call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
         hold_until=hold_until, DUEPK=keys.due_pk("call-holds"),
         DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
@@ -315,11 +356,21 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
                               code=Code.HOLD, postings=transfer(wallet(sid), held(sid), asset,
                                                                 seconds),
                               subaccount_id=sid, memo=f"hold for call {call_id}"),
-            also=[save(hold, condition=CallHold.PK.does_not_exist())], now=at,
+            also=[
+                # a call already recorded has nothing left to hold for
+                check(CallRecord(keys.call_pk(call_id), "CALL"), CallRecord.PK.does_not_exist(),
+                      CallIdConflict("this call id was already recorded")),
+                save(hold, condition=CallHold.PK.does_not_exist(),
+                     error=_CallIdTaken("call id already held")),
+            ],
+            now=at,
         )
-    except AlreadyPosted:
-        existing = CallHold.get(keys.call_hold_pk(sub.agency_id, call_id), "HOLD")
-        return existing
+    except (AlreadyPosted, _CallIdTaken):
+        existing = get_call_hold(call_id)
+        if (existing is not None and existing.agency_id == sub.agency_id
+                and existing.subaccount_id == sid and existing.tier == tier):
+            return existing  # a replay of the same authorization
+        raise CallIdConflict("this call id is held by another call") from None
     return hold
 
 

@@ -1,9 +1,10 @@
-"""Move-minutes quotes and records, and call records (usage ingestion)."""
+"""Move-minutes quotes and records, and call records and holds (usage ingestion)."""
 
 from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 
+from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
 
 
@@ -54,7 +55,11 @@ class MoveRecord(TableItem, discriminator="MoveRecord"):
 
 
 class CallRecord(TableItem, discriminator="CallRecord"):
-    """PK: ``CALL#<aid>#<call id>`` / SK: ``CALL``. One ingested call; its existence dedupes."""
+    """PK: ``CALL#<call id>`` / SK: ``CALL``. One ingested call; its existence dedupes.
+
+    Keyed by the call id alone: a call id is unique platform-wide (SPEC), so a second
+    record under it, from any sub-account of any agency, fails the same condition.
+    """
 
     agency_id = UnicodeAttribute()
     call_id = UnicodeAttribute()
@@ -71,7 +76,7 @@ class CallRecord(TableItem, discriminator="CallRecord"):
 
 
 class CallHold(TableItem, discriminator="CallHold"):
-    """PK: ``HOLD#<aid>#<call id>`` / SK: ``HOLD``. Seconds reserved for a call in progress.
+    """PK: ``HOLD#<call id>`` / SK: ``HOLD``. Seconds reserved for a call in progress.
 
     While ``held`` it sits in GSI2 ``DUE#call-holds`` at its expiry, so the release sweep
     reads only holds that outlived their call.
@@ -85,3 +90,19 @@ class CallHold(TableItem, discriminator="CallHold"):
     status = UnicodeAttribute(default="held")  # held | settled | released
     created_at = UTCDateTimeText()
     hold_until = UTCDateTimeText()
+
+
+def get_call_record(call_id: str) -> CallRecord | None:
+    """The recorded call of a call id (strongly consistent), or None."""
+    try:
+        return CallRecord.get(keys.call_pk(call_id), "CALL", consistent_read=True)
+    except CallRecord.DoesNotExist:
+        return None
+
+
+def get_call_hold(call_id: str) -> CallHold | None:
+    """The hold placed under a call id (strongly consistent), or None."""
+    try:
+        return CallHold.get(keys.call_hold_pk(call_id), "HOLD", consistent_read=True)
+    except CallHold.DoesNotExist:
+        return None
