@@ -11,11 +11,12 @@ would overdraw debits what is left and records the shortfall; balances never go 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, DomainError, Gone, NotFound, ValidationFailed
 from chalicelib.domain.ledger import (
     Code,
     LedgerTransaction,
@@ -39,14 +40,23 @@ from chalicelib.store.ledger import (
     post_transaction,
     read_balance,
 )
-from chalicelib.store.movements import CallHold, CallRecord, get_call_hold, get_call_record
+from chalicelib.store.movements import (
+    CallHold,
+    CallRecord,
+    get_call_hold,
+    get_call_record,
+    subaccount_named_by_usage,
+)
 from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import check, commit, save, update
+
+log = logging.getLogger(__name__)
 
 MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
 DEBIT_ATTEMPTS = 4
 HOLD_GRACE = timedelta(minutes=30)
+LIVE_STATUSES = ("active", "suspended")
 
 
 class DuplicateCall(Conflict):
@@ -60,6 +70,27 @@ class CallIdConflict(Conflict):
     other figures): nothing is debited under it."""
 
     code = "call_id_conflict"
+
+
+class SubaccountRemoved(Gone):
+    """The sub-account was removed: its minutes went to the destination, nothing more is
+    debited, held or recorded on it."""
+
+    code = "subaccount_removed"
+
+
+class _SubaccountNotActive(Conflict):
+    """Internal: the sub-account stopped being active between its read and the hold."""
+
+    code = "subaccount_changed"
+
+
+def _live_guard(sub: Subaccount) -> Any:
+    """The usage write requires the sub-account not removed meanwhile (a removal flips the
+    status in its own transaction, after moving every second out)."""
+    return check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sub.subaccount_id)),
+                 Subaccount.status.is_in(*LIVE_STATUSES),
+                 SubaccountRemoved("this sub-account was removed"))
 
 
 class _CallIdTaken(Conflict):
@@ -181,6 +212,7 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         counter_status = _counter_status(record.status)
         agency = settings[0]  # read in the same BatchGetItem as the balance
         also = [
+            _live_guard(sub),
             *guards,
             save(call, condition=CallRecord.PK.does_not_exist(),
                  error=_CallIdTaken("call id already recorded")),
@@ -197,7 +229,7 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         if hold is not None:
             postings += [Posting(held(sid), asset, -held_seconds),
                          Posting(wallet(sid), asset, held_seconds)]
-            also.append(_close_hold_op(hold, "settled"))
+            also.append(close_hold_op(hold, "settled"))
         try:
             if postings:
                 post_transaction(
@@ -243,10 +275,12 @@ class HoldChanged(Conflict):
     code = "hold_changed"
 
 
-def _close_hold_op(hold: CallHold, status: str) -> Any:
+def close_hold_op(hold: CallHold, status: str) -> Any:
+    """Settle or release a hold, only if still held; it leaves both indexes."""
     return update(
         hold,
-        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove()],
+        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove(),
+                 CallHold.GSI1PK.remove(), CallHold.GSI1SK.remove()],
         condition=(CallHold.status == "held"),
         error=HoldChanged("the hold changed"),
     )
@@ -278,10 +312,7 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
         try:
             record = parse_usage_record(raw)
             if record.subaccount_id not in subs:
-                try:
-                    subs[record.subaccount_id] = resolve_subaccount(record.subaccount_id)
-                except NotFound as exc:
-                    subs[record.subaccount_id] = exc
+                subs[record.subaccount_id] = _usage_subaccount(record.subaccount_id)
             sub = subs[record.subaccount_id]
             if isinstance(sub, DomainError):
                 raise sub
@@ -295,6 +326,16 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
     summary = {status: sum(1 for r in results if r["status"] == status)
                for status in ("recorded", "duplicate", "rejected")}
     return {"results": results, **summary}
+
+
+def _usage_subaccount(subaccount_id: str) -> Subaccount | DomainError:
+    """The sub-account a record names, or why its records are rejected."""
+    sub = subaccount_named_by_usage(subaccount_id) if len(subaccount_id) <= 64 else None
+    if sub is None:
+        return NotFound("subaccount not found")
+    if sub.status not in LIVE_STATUSES:
+        return SubaccountRemoved("this sub-account was removed")
+    return sub
 
 
 def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
@@ -328,6 +369,9 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
             hold = place_hold(sub, tier, call_id, reserve, at, requested_seconds=hold_seconds)
         except InsufficientBalance:
             continue
+        except _SubaccountNotActive:
+            sub = resolve_subaccount(subaccount_id)  # removed: 404; suspended: refused above
+            continue
         return {"allowed": True, "reason": "ok", "available_seconds": available - hold.seconds,
                 "hold": {"call_id": call_id, "seconds": hold.seconds,
                          "expires_at": hold.hold_until.strftime("%Y-%m-%dT%H:%M:%SZ")}}
@@ -347,6 +391,7 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
         keys.call_hold_pk(call_id), "HOLD", agency_id=sub.agency_id,
         call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
         hold_until=hold_until, DUEPK=keys.due_pk("call-holds"),
+        GSI1PK=keys.open_holds_pk(sub.agency_id, sid), GSI1SK=call_id,
         DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
         expires_at=int((hold_until + timedelta(days=30)).timestamp()),
     )
@@ -357,6 +402,11 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
                                                                 seconds),
                               subaccount_id=sid, memo=f"hold for call {call_id}"),
             also=[
+                # only an active sub-account's calls are authorized; a removal flips the
+                # status in its own transaction, so no hold can land after it
+                check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sid)),
+                      Subaccount.status == "active",
+                      _SubaccountNotActive("the sub-account is no longer active")),
                 # a call already recorded has nothing left to hold for
                 check(CallRecord(keys.call_pk(call_id), "CALL"), CallRecord.PK.does_not_exist(),
                       CallIdConflict("this call id was already recorded")),
@@ -374,28 +424,44 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
     return hold
 
 
+def release_hold(hold: CallHold, at: datetime, memo: str) -> None:
+    """Give a hold's seconds back to its wallet in one transaction, only while the hold is
+    still held and its sub-account not removed (never into a removed wallet: removal moves
+    held seconds to its destination itself). Raises HoldChanged, AlreadyPosted or
+    SubaccountRemoved when there is nothing to release."""
+    sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
+    live = check(Subaccount(keys.agency_pk(hold.agency_id), keys.subaccount_sk(sid)),
+                 Subaccount.status.is_in(*LIVE_STATUSES),
+                 SubaccountRemoved("this sub-account was removed"))
+    post_transaction(
+        LedgerTransaction(agency_id=hold.agency_id,
+                          transaction_id=f"hold-release:{hold.call_id}",
+                          code=Code.HOLD_RELEASE,
+                          postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
+                          subaccount_id=sid, memo=memo),
+        also=[live, close_hold_op(hold, "released")], now=at,
+    )
+
+
 def release_expired_holds(as_of: datetime) -> dict[str, int]:
     """Give back the seconds of holds whose call never reported (GSI2, due ones only)."""
-    released = failed = 0
+    released = failed = skipped = 0
     for hold in CallHold.due_index.query(
         keys.due_pk("call-holds"),
         keys.due_sk(as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~") >= CallHold.DUESK,
     ):
         if not isinstance(hold, CallHold) or hold.status != "held":
             continue
-        sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
         try:
-            post_transaction(
-                LedgerTransaction(agency_id=hold.agency_id,
-                                  transaction_id=f"hold-release:{hold.call_id}",
-                                  code=Code.HOLD_RELEASE,
-                                  postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
-                                  subaccount_id=sid, memo=f"hold of call {hold.call_id} expired"),
-                also=[_close_hold_op(hold, "released")], now=as_of,
-            )
+            release_hold(hold, as_of, f"hold of call {hold.call_id} expired")
             released += 1
         except (HoldChanged, AlreadyPosted):
             continue  # settled by its usage record meanwhile
+        except SubaccountRemoved:
+            skipped += 1
+            log.warning("hold of a removed sub-account left held",
+                        extra={"agency_id": hold.agency_id, "subaccount_id": hold.subaccount_id,
+                               "call_id": hold.call_id})
         except DomainError:
             failed += 1
-    return {"released": released, "failed": failed}
+    return {"released": released, "failed": failed, "skipped": skipped}

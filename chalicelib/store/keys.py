@@ -19,7 +19,8 @@ tenant. Shapes (PK / SK):
 - transfer quote         ``AGENCY#<aid>`` / ``QUOTE#<qid>``
 - transfer (move)        ``AGENCY#<aid>#TRANSFERS`` / ``<iso time>#<txid>``
 - call record            ``CALL#<call_id>`` / ``CALL``  (call ids are unique platform-wide)
-- call hold              ``HOLD#<call_id>`` / ``HOLD``
+- call hold              ``HOLD#<call_id>`` / ``HOLD``; while open, GSI1
+                         ``HOLDS#<aid>#<sid>`` / ``<call_id>`` (removal finds them)
 - daily counters         ``STATS#<aid>#<sid>`` / ``DAY#<yyyy-mm-dd>``
 - audit event            ``AGENCY#<aid>#AUDIT`` / ``<iso time>#<eid>``
 - notification           ``AGENCY#<aid>#NOTIFY`` / ``<iso time>#<nid>``
@@ -238,6 +239,11 @@ def call_hold_pk(call_id: str) -> str:
     """A call hold: seconds reserved at authorization, settled by the call's usage record.
     Platform-wide like the call record it precedes."""
     return f"HOLD#{call_id}"
+
+
+def open_holds_pk(agency_id: str, subaccount_id: str) -> str:
+    """GSI1 partition of a sub-account's open call holds (set while ``held`` only)."""
+    return f"HOLDS#{agency_id}#{subaccount_id}"
 
 
 def timeline_sk(at_iso: str, item_id: str) -> str:
