@@ -10,7 +10,6 @@ would overdraw debits what is left and records the shortfall; balances never go 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from chalicelib.store.ledger import (
     AlreadyPosted,
     InsufficientBalance,
     LedgerBalance,
+    balance_key,
     post_transaction,
     read_balance,
 )
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
-DEBIT_ATTEMPTS = 4
+DEBIT_ATTEMPTS = 6
 HOLD_GRACE = timedelta(minutes=30)
 LIVE_STATUSES = ("active", "suspended")
 
@@ -154,8 +154,15 @@ def _counter_status(status: str) -> str:
     return normalized if normalized in CALL_STATUSES else "other"
 
 
+class _BalanceMoved(Conflict):
+    """Internal: the wallet changed since it was read, and this debit needs to know exactly
+    which balance it leaves (a threshold crossing): read again."""
+
+    code = "balance_moved"
+
+
 def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id: str
-                       ) -> tuple[int, CallHold | None, Any]:
+                       ) -> tuple[int, int, CallHold | None, Any]:
     """One BatchGetItem: the wallet balance of the asset, the hold under the call id (of any
     call, in any state), and what the auto-recharge / low-balance hook needs (so the hook
     reads nothing itself)."""
@@ -165,13 +172,13 @@ def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id:
     hold_key = (keys.call_hold_pk(call_id), "HOLD")
     wanted = [balance_key, hold_key, *auto_recharge.settings_keys(agency_id, sid, tier)]
     items = list(TableItem.batch_get(wanted, consistent_read=True))
-    balance, hold = 0, None
+    balance, version, hold = 0, 0, None
     for item in items:
         if isinstance(item, LedgerBalance):
-            balance = item.balance or 0
+            balance, version = item.balance or 0, item.version or 0
         elif isinstance(item, CallHold):
             hold = item
-    return balance, hold, auto_recharge.settings_from(items)
+    return balance, version, hold, auto_recharge.settings_from(items)
 
 
 def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
@@ -180,13 +187,20 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
 
     A pending hold of the same call (same sub-account and tier) is settled in the same
     transaction: the held seconds come back and the real duration is debited.
+
+    When an auto-recharge rule or a low-balance alert watches the balance, the debit also
+    requires the wallet version it read, so the balance it leaves is exact: of concurrent
+    debits exactly one crosses a threshold, and that one marks the rule due in the same
+    transaction (the sweep recharges it if the hook after the commit cannot).
     """
+    from chalicelib.services import auto_recharge
+
     at = now or utcnow()
     agency_id, sid = sub.agency_id, sub.subaccount_id
     asset = asset_of_tier(record.tier)
     for _attempt in range(DEBIT_ATTEMPTS):
-        balance, hold, settings = _read_call_context(agency_id, sid, asset, record.tier,
-                                                     record.call_id)
+        balance, version, hold, settings = _read_call_context(agency_id, sid, asset,
+                                                              record.tier, record.call_id)
         guards = []
         if hold is None:
             # a hold placed under this call id by another call meanwhile wins
@@ -230,6 +244,14 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
             postings += [Posting(held(sid), asset, -held_seconds),
                          Posting(wallet(sid), asset, held_seconds)]
             also.append(close_hold_op(hold, "settled"))
+        before, after = balance + held_seconds, balance + held_seconds - debited
+        expected: dict[tuple[str, str], int] = {}
+        if before != after and auto_recharge.watches(settings):
+            if held_seconds != debited:  # the wallet row is written: guard its update
+                expected[(wallet(sid), str(asset))] = version
+            else:  # settled exactly its hold: the row is untouched, check it instead
+                also.append(_unchanged_check(agency_id, wallet(sid), asset, version))
+            also += auto_recharge.crossing_ops(settings, before, after, at)
         try:
             if postings:
                 post_transaction(
@@ -240,19 +262,26 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
                         metadata={"call_id": record.call_id, "shortfall_seconds": shortfall,
                                   "hold_seconds": held_seconds},
                     ),
-                    also=also, now=at,
+                    also=also, now=at, expected_versions=expected,
+                    stale_error=_BalanceMoved("the balance changed meanwhile"),
                 )
             else:
                 commit(also)
-        except (InsufficientBalance, HoldChanged):
-            continue  # a concurrent debit or hold release won: read again
+        except (InsufficientBalance, HoldChanged, _BalanceMoved, auto_recharge.RuleChanged):
+            continue  # a concurrent debit, hold release or rule change won: read again
         except (AlreadyPosted, _CallIdTaken):
             raise _replay_or_conflict(record) from None
-        _after_debit(agency_id, sid, record.tier, balance + held_seconds,
-                     balance + held_seconds - debited, settings)
+        _after_debit(agency_id, sid, record.tier, before, after, settings)
         return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
                 "shortfall_seconds": shortfall}
     raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+
+
+def _unchanged_check(agency_id: str, account: str, asset: str, version: int) -> Any:
+    condition = (LedgerBalance.version == version) if version else (
+        LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
+    return check(balance_key(agency_id, account, asset), condition,
+                 _BalanceMoved("the balance changed meanwhile"))
 
 
 def _replay_or_conflict(record: UsageRecord) -> Conflict:
@@ -288,14 +317,14 @@ def close_hold_op(hold: CallHold, status: str) -> Any:
 
 def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int,
                  settings: Any) -> None:
-    """Hook for auto-recharge and low-balance alerts (best effort: the debit stands)."""
+    """Hook for auto-recharge and low-balance alerts. The debit stands whatever happens:
+    a failed top-up is recorded on the rule and notified, and a top-up that could not even
+    start stays due for the ``auto-recharge`` sweep (the debit marked it)."""
     if before == after:
         return
     from chalicelib.services.auto_recharge import after_usage_debit
 
-    # A failed top-up is recorded and notified by auto-recharge itself; the debit stands.
-    with contextlib.suppress(DomainError):
-        after_usage_debit(agency_id, sid, tier, before, after, settings)
+    after_usage_debit(agency_id, sid, tier, before, after, settings)
 
 
 def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
