@@ -11,6 +11,8 @@ would overdraw debits what is left and records the shortfall; balances never go 
 from __future__ import annotations
 
 import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -198,7 +200,9 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
     at = now or utcnow()
     agency_id, sid = sub.agency_id, sub.subaccount_id
     asset = asset_of_tier(record.tier)
-    for _attempt in range(DEBIT_ATTEMPTS):
+    for attempt in range(DEBIT_ATTEMPTS):
+        if attempt:  # another debit of this wallet won the race: let it finish first
+            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
         balance, version, hold, settings = _read_call_context(agency_id, sid, asset,
                                                               record.tier, record.call_id)
         guards = []
