@@ -76,3 +76,9 @@ def reconciliation(event: Any) -> dict[str, Any]:
 def call_hold_release(event: Any) -> dict[str, Any]:
     """Every 15 minutes: give back the seconds of expired call holds."""
     return _run("call-holds", event)
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES), name="auto_recharge_sweep")
+def auto_recharge_sweep(event: Any) -> dict[str, Any]:
+    """Every 15 minutes: start the auto-recharge top-ups that usage marked due."""
+    return _run("auto-recharge", event)

@@ -69,7 +69,8 @@ def usage_sink(subaccount_id: str) -> str:
 
 
 def rounding(subaccount_id: str) -> str:
-    """Value conversion and floor remainders of moves sent by one sub-account."""
+    """Where moves sent by one sub-account booked their conversion before the per-agency
+    ``conversion`` account (kept so that older ledger history still reads)."""
     return f"rounding:{subaccount_id}"
 
 
@@ -94,6 +95,9 @@ def held(subaccount_id: str) -> str:
 
 
 AGENCY_PROFIT = "profit"
+#: Per agency: seconds kept back by moves and removals toward an equal or higher price (the
+#: value conversion and the floor remainder), so a move neither creates nor loses seconds.
+CONVERSION = "conversion"
 PAYOUTS_IN_FLIGHT = "payouts_in_flight"
 PAID_OUT = "paid_out"
 

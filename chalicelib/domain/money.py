@@ -117,7 +117,17 @@ def purchase_charge_micros(minutes: int, price_micros_per_minute: int) -> int:
 
 
 def convert_seconds(sent_seconds: int, from_price: int, to_price: int) -> int:
-    """Value-preserving move: floor(sent × price(A) / price(B)) seconds arrive at B."""
+    """Value-preserving conversion: floor(sent × price(A) / price(B)) seconds."""
     if from_price <= 0 or to_price <= 0:
         raise ValueError("prices must be positive")
     return sent_seconds * from_price // to_price
+
+
+def move_received_seconds(sent_seconds: int, from_price: int, to_price: int) -> int:
+    """What a move (or a removal's transfer) delivers: min(sent, floor(sent × A / B)).
+
+    Minutes are platform supply paid for at base cost, so a move never creates any: toward
+    an equal or higher price the USD value is kept (fewer seconds arrive), toward a lower
+    price seconds arrive 1:1 (their margin was already paid to the agency as profit).
+    """
+    return min(sent_seconds, convert_seconds(sent_seconds, from_price, to_price))

@@ -14,4 +14,5 @@ def call_hold_release(as_of: datetime) -> dict[str, Any]:
 
     result = release_expired_holds(as_of)
     return job_summary("call-holds", as_of, processed=result["released"] + result["failed"],
-                       succeeded=result["released"], failed=result["failed"])
+                       succeeded=result["released"], failed=result["failed"],
+                       skipped=result["skipped"])

@@ -8,6 +8,14 @@ sub-account and tier (a conditional claim on the rule item), and the optional mo
 auto-recharge spend is reserved at claim time. Every failure (no card, cap reached, decline)
 is recorded on the rule, notified and emailed to the owner.
 
+Concurrency cannot lose the trigger: usage debits that a rule watches are guarded by the
+wallet version they read, so exactly one of concurrent debits crosses the threshold, and it
+marks the rule due (GSI2 ``DUE#auto-recharge``) in its own transaction. The hook after the
+commit starts the top-up at once and its claim clears the mark; if the hook cannot (the
+process dies, Stripe is unreachable, a previous top-up is still in flight), the
+``auto-recharge`` sweep, every 15 minutes, recharges every due rule still below its
+threshold with nothing in flight, and clears the mark of a rule back above it.
+
 The agency's low-balance alert (``Agency.low_balance_threshold_seconds``) fires once per
 crossing of the threshold — the debit that crosses it — never on every debit below it.
 """
@@ -16,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.domain.ledger import wallet
 from chalicelib.domain.money import (
     SECONDS_PER_MINUTE,
     parse_minutes,
@@ -26,19 +36,27 @@ from chalicelib.domain.money import (
     render_minutes,
     render_usd,
 )
-from chalicelib.domain.plans import BASE_COST_MICROS
+from chalicelib.domain.plans import BASE_COST_MICROS, asset_of_tier
 from chalicelib.services import payments
 from chalicelib.services.notifications import notification_op, notify
 from chalicelib.store import keys
 from chalicelib.store import payments as store
 from chalicelib.store.accounts import Agency, Subaccount, User
 from chalicelib.store.base import TableItem, utcnow
+from chalicelib.store.ledger import read_balance
 from chalicelib.store.payments import AutoRechargeRule, Purchase
 from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
 
 log = logging.getLogger(__name__)
 
 MAX_THRESHOLD_MINUTES = 1_000_000
+DUE_JOB = "auto-recharge"
+
+
+class RuleChanged(Conflict):
+    """The rule changed (edited, deleted) between the usage's read and its write."""
+
+    code = "rule_changed"
 
 
 def render_rule(rule: AutoRechargeRule) -> dict[str, Any]:
@@ -60,6 +78,8 @@ def render_rule(rule: AutoRechargeRule) -> dict[str, Any]:
         "last_failure_at": rule.last_failure_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         if rule.last_failure_at else None,
         "last_purchase_id": rule.last_purchase_id,
+        # a crossing whose top-up has not started yet: the next sweep starts it
+        "recharge_due": rule.DUESK is not None,
     }
 
 
@@ -104,6 +124,8 @@ def put_rule(sub: Subaccount, *, tier: object, threshold_minutes: object,
         month=existing.month if existing else None,
         month_spent_micros=(existing.month_spent_micros or 0) if existing else 0,
         failures=0, last_purchase_id=existing.last_purchase_id if existing else None,
+        # a crossing still waiting for its top-up stays due across an edit
+        DUEPK=existing.DUEPK if existing else None, DUESK=existing.DUESK if existing else None,
     )
     guard = (AutoRechargeRule.updated_at == existing.updated_at if existing
              else AutoRechargeRule.PK.does_not_exist())
@@ -142,6 +164,43 @@ def settings_from(items: list[TableItem]) -> Settings:
     return agency, rule
 
 
+def watches(settings: Settings) -> bool:
+    """Whether a debit must know the exact balance it leaves (a rule or an alert looks)."""
+    agency, rule = settings
+    return ((rule is not None and bool(rule.enabled))
+            or (agency is not None and agency.low_balance_threshold_seconds is not None))
+
+
+def crosses(rule: AutoRechargeRule | None, balance_before: int, balance_after: int) -> bool:
+    """Whether this debit took the tier from at-or-above the rule's threshold to below it."""
+    return (rule is not None and bool(rule.enabled)
+            and balance_before >= rule.threshold_seconds > balance_after)
+
+
+def _due_sk(rule: AutoRechargeRule, at: datetime) -> str:
+    return keys.due_sk(at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       f"{rule.agency_id}:{rule.subaccount_id}:{rule.tier}")
+
+
+def crossing_ops(settings: Settings, balance_before: int, balance_after: int,
+                 at: datetime) -> list[Op]:
+    """For the usage debit's own transaction: mark the rule due when this debit crosses its
+    threshold (the rule as read must be unchanged, else usage reads again)."""
+    _agency, rule = settings
+    if rule is None or not crosses(rule, balance_before, balance_after):
+        return []
+    return [update(AutoRechargeRule(rule.PK, rule.SK), [
+        AutoRechargeRule.DUEPK.set(keys.due_pk(DUE_JOB)),
+        AutoRechargeRule.DUESK.set(_due_sk(rule, at)),
+    ], condition=(AutoRechargeRule.updated_at == rule.updated_at)
+        & (AutoRechargeRule.enabled == True),  # noqa: E712
+        error=RuleChanged("the auto-recharge rule changed meanwhile"))]
+
+
+def _clear_due_actions() -> list[Any]:
+    return [AutoRechargeRule.DUEPK.remove(), AutoRechargeRule.DUESK.remove()]
+
+
 def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
                       balance_after: int, settings: Settings | None = None) -> None:
     """Called by usage ingestion after a debit. No read when ``settings`` are passed in
@@ -155,7 +214,11 @@ def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_bef
     try:
         _after_debit(agency_id, subaccount_id, tier, balance_before, balance_after, settings)
     except Exception:  # the hook must never undo or fail a recorded debit
-        log.exception("after-debit hook of %s/%s failed", subaccount_id, tier)
+        # Not lost: a crossing debit marked its rule due, so the sweep starts the top-up.
+        log.exception("after-debit hook of %s/%s failed; the auto-recharge sweep retries it",
+                      subaccount_id, tier,
+                      extra={"agency_id": agency_id, "subaccount_id": subaccount_id,
+                             "tier": tier, "balance_after": balance_after})
 
 
 def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
@@ -165,10 +228,9 @@ def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: 
         threshold = agency.low_balance_threshold_seconds
         if balance_before >= threshold > balance_after:
             _low_balance_alert(agency, subaccount_id, tier, balance_after)
-    if rule is None or not rule.enabled:
-        return
-    if not balance_before >= rule.threshold_seconds > balance_after:
+    if not crosses(rule, balance_before, balance_after):
         return  # not this debit's crossing: one top-up per crossing
+    assert rule is not None
     recharge(rule, agency, balance_after)
 
 
@@ -212,9 +274,12 @@ def _month() -> str:
 def _record_failure(rule: AutoRechargeRule, agency: Agency | None, code: str, message: str,
                     *, notify: bool, extra_actions: list[Any] | None = None,
                     condition: Any = None) -> None:
+    # A failure ends the crossing: reported once (rule, notification, email), not retried
+    # by every sweep; the next crossing tries again.
     actions = [AutoRechargeRule.failures.add(1),
                AutoRechargeRule.last_failure_code.set(code),
                AutoRechargeRule.last_failure_at.set(utcnow()),
+               *_clear_due_actions(),
                *(extra_actions or [])]
     ops: list[Op] = [update(AutoRechargeRule(rule.PK, rule.SK), actions,
                             condition=condition if condition is not None
@@ -289,6 +354,7 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
             AutoRechargeRule.month.set(month),
             AutoRechargeRule.month_spent_micros.set(spent),
             AutoRechargeRule.last_purchase_id.set(purchase_id),
+            *_clear_due_actions(),  # the top-up started: the sweep has nothing left to do
         ], condition=claimed & same_spend & (AutoRechargeRule.enabled == True))])  # noqa: E712
     except ConditionFailed:
         return "skipped"  # a concurrent debit claimed it first
@@ -332,3 +398,60 @@ def _after_charge(rule: AutoRechargeRule, agency: Agency | None, purchase: Purch
             condition=mine)
         return "failed"
     return "pending"
+
+
+# ------------------------------------------------------------------ the sweep
+
+
+def recharge_due_rules(as_of: datetime, deadline: Any = None) -> dict[str, int]:
+    """Start the top-ups that crossing debits marked due and could not start themselves.
+
+    Reads only GSI2 ``DUE#auto-recharge`` (never all rules). Per due rule, re-read
+    consistently: below its threshold with nothing in flight → recharge (the claim clears
+    the mark); back above it, disabled or its sub-account removed → clear the mark; a top-up
+    still in flight → leave it due. Past the ``deadline`` the rest waits for the next run.
+    """
+    counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0, "deferred": 0}
+    due = [item for item in store.due_items(DUE_JOB, as_of)
+           if isinstance(item, AutoRechargeRule)]
+    for index, listed in enumerate(due):
+        if deadline is not None and deadline.passed():
+            counts["deferred"] = len(due) - index
+            break
+        counts["processed"] += 1
+        try:
+            outcome = _sweep_rule(listed)
+        except DomainError:
+            log.exception("auto-recharge sweep of %s/%s failed", listed.subaccount_id,
+                          listed.tier, extra={"agency_id": listed.agency_id,
+                                              "subaccount_id": listed.subaccount_id})
+            outcome = "failed"
+        counts[outcome if outcome in ("succeeded", "failed") else "skipped"] += 1
+    return counts
+
+
+def _sweep_rule(listed: AutoRechargeRule) -> str:
+    from chalicelib.services.access import get_agency, get_subaccount
+
+    rule = store.get_recharge_rule(listed.agency_id, listed.subaccount_id, listed.tier)
+    if rule is None or rule.DUESK is None:
+        return "skipped"  # deleted, or started / cleared meanwhile
+    try:
+        get_subaccount(rule.agency_id, rule.subaccount_id)
+    except NotFound:
+        return _clear_due(rule)  # removed: nothing to recharge
+    balance = read_balance(rule.agency_id, wallet(rule.subaccount_id),
+                           asset_of_tier(rule.tier)).balance
+    if not rule.enabled or balance >= rule.threshold_seconds:
+        return _clear_due(rule)
+    return recharge(rule, get_agency(rule.agency_id), balance)
+
+
+def _clear_due(rule: AutoRechargeRule) -> str:
+    """Drop the due mark read, unless a newer crossing set another meanwhile."""
+    try:
+        commit([update(AutoRechargeRule(rule.PK, rule.SK), _clear_due_actions(),
+                       condition=AutoRechargeRule.DUESK == rule.DUESK)])
+    except ConditionFailed:
+        pass
+    return "skipped"

@@ -1,9 +1,11 @@
 """Move minutes between sub-accounts: quote first, then confirm the quote.
 
-The move preserves value: ``received = floor(sent × price(A) / price(B))`` seconds; the
-difference (conversion and floor remainder) is posted to ``rounding(A)`` so the seconds
-ledger still sums to zero. KP credits move 1:1. A quote is refused at confirmation (409)
-when it expired, was used, or either price or the sender's balance changed since.
+A move never creates supply: ``received = min(sent, floor(sent × price(A) / price(B)))``
+seconds. Toward an equal or higher price the USD value is kept and the difference
+(conversion and floor remainder) is posted to the agency's ``conversion`` account, so the
+seconds ledger still sums to zero; toward a lower price seconds arrive 1:1. KP credits move
+1:1. A quote is refused at confirmation (409) when it expired, was used, or either price or
+the sender's balance changed since.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from typing import Any
 
 from chalicelib.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.domain.ledger import (
+    CONVERSION,
     MINUTE_ASSETS,
     Asset,
     Code,
     LedgerTransaction,
     Posting,
-    rounding,
     wallet,
 )
-from chalicelib.domain.money import convert_seconds, minutes_cost, render_usd
+from chalicelib.domain.money import minutes_cost, move_received_seconds, render_usd
 from chalicelib.domain.plans import tier_of_asset
 from chalicelib.domain.roles import Action, Principal, SubaccountRef, can_see
 from chalicelib.services.access import load_subaccount
@@ -99,7 +101,7 @@ def quote_move(principal: Principal, from_id: str, to_id: str, asset: str, amoun
     if asset in MINUTE_ASSETS:
         tier = tier_of_asset(asset)
         from_price, to_price = source.price(tier), target.price(tier)
-        received = convert_seconds(units, from_price, to_price)
+        received = move_received_seconds(units, from_price, to_price)
         value = minutes_cost(units, from_price)
         if received <= 0:
             raise ValidationFailed("amount too small: nothing would arrive",
@@ -159,7 +161,7 @@ def confirm_move(principal: Principal, quote_id: str, now: datetime | None = Non
     source, target = wallet(quote.from_subaccount_id), wallet(quote.to_subaccount_id)
     postings = [Posting(source, asset, -sent), Posting(target, asset, received)]
     if sent != received:
-        postings.append(Posting(rounding(quote.from_subaccount_id), asset, sent - received))
+        postings.append(Posting(CONVERSION, asset, sent - received))
     transaction_id = f"move:{quote.quote_id}"
     record = MoveRecord(
         keys.transfers_pk(agency_id), keys.timeline_sk(sortable_time(at), transaction_id),

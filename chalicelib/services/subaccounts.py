@@ -22,6 +22,7 @@ happens to the follow-ups.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,15 +34,17 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.ledger import (
+    CONVERSION,
+    MINUTE_ASSETS,
     WALLET_ASSETS,
     Asset,
     Code,
     LedgerTransaction,
     Posting,
-    rounding,
+    held,
     wallet,
 )
-from chalicelib.domain.money import convert_seconds, parse_usd, render_minutes, render_usd
+from chalicelib.domain.money import move_received_seconds, parse_usd, render_minutes, render_usd
 from chalicelib.domain.plans import BASE_COST_MICROS, PLANS, TIERS, asset_of_tier
 from chalicelib.domain.roles import Action, Principal, Role, authorize_agency, can_see
 from chalicelib.services.access import (
@@ -82,6 +85,7 @@ from chalicelib.store.ledger import (
     read_balances,
     read_many_balances,
 )
+from chalicelib.store.movements import CallHold, open_holds_of
 from chalicelib.store.pagination import decode_cursor, encode_cursor
 from chalicelib.store.resources import Resource, all_resources
 from chalicelib.store.stats import stats_op
@@ -91,6 +95,9 @@ log = logging.getLogger(__name__)
 
 MAX_TRANSACTION_ITEMS = 100
 MAX_ATTEMPTS = 3
+#: Open call holds released inside the removal's own transaction (each is one item of it);
+#: more are released just before, one transaction each.
+MAX_HOLDS_IN_REMOVAL = 25
 LIVE_STATUSES = ("active", "suspended")
 LOGIN_ROLE = Role.SUBACCOUNT_ADMIN
 
@@ -607,22 +614,47 @@ def _live_subaccounts(agency_id: str) -> list[Subaccount]:
     ]
 
 
+def _held_balances(agency_id: str, subaccount_id: str) -> dict[str, BalanceView]:
+    """The ``held:`` rows of the sub-account per minute asset (strongly consistent)."""
+    account = held(subaccount_id)
+    return read_many_balances(agency_id, [account], MINUTE_ASSETS)[account]
+
+
+def _release_overflow(holds: list[CallHold]) -> list[CallHold]:
+    """Holds beyond what fits the removal's transaction are released first, one
+    transaction each (their seconds are back in the wallet when the removal reads it)."""
+    from chalicelib.services.usage import release_hold
+
+    for hold in holds[MAX_HOLDS_IN_REMOVAL:]:
+        try:
+            release_hold(hold, utcnow(), f"hold of call {hold.call_id} released for removal")
+        except DomainError:
+            pass  # settled or released meanwhile: the held balance check below sees it
+    return holds[:MAX_HOLDS_IN_REMOVAL]
+
+
 def _received(seconds: int, source: Subaccount, destination: Subaccount, tier: str) -> int:
-    return convert_seconds(seconds, source.price(tier), destination.price(tier)) if seconds else 0
+    """The move rule (SPEC): never more seconds arrive than leave."""
+    return (move_received_seconds(seconds, source.price(tier), destination.price(tier))
+            if seconds else 0)
 
 
 def removal_preview(principal: Principal, subaccount_id: str) -> dict[str, Any]:
     """Step one: what the sub-account holds and where its minutes may go.
 
-    Each eligible destination also says how many seconds it would receive (the value-
-    preserving conversion at today's prices).
+    Each eligible destination also says how many seconds it would receive (the move rule
+    at today's prices).
     """
     sub = load_subaccount(principal, subaccount_id, Action.MANAGE_SUBACCOUNT)
     if sub.is_primary:
         raise primary_protected()
     balances = read_balances(sub.agency_id, wallet(sub.subaccount_id))
-    basic = _balance(balances, Asset.BASIC_MINUTES).balance
-    premium = _balance(balances, Asset.PREMIUM_MINUTES).balance
+    held_rows = _held_balances(sub.agency_id, sub.subaccount_id)
+    # held seconds of calls in progress move with the rest (removal releases the holds)
+    basic = (_balance(balances, Asset.BASIC_MINUTES).balance
+             + held_rows[Asset.BASIC_MINUTES].balance)
+    premium = (_balance(balances, Asset.PREMIUM_MINUTES).balance
+               + held_rows[Asset.PREMIUM_MINUTES].balance)
     resources = all_resources(sub.agency_id, sub.subaccount_id, types=("phone_number",
                                                                         "automation"))
     destinations = []
@@ -646,6 +678,8 @@ def removal_preview(principal: Principal, subaccount_id: str) -> dict[str, Any]:
         "premium_minutes": render_minutes(premium),
         "basic_seconds": basic,
         "premium_seconds": premium,
+        "held_seconds": {"basic": held_rows[Asset.BASIC_MINUTES].balance,
+                         "premium": held_rows[Asset.PREMIUM_MINUTES].balance},
         "kp_credits": _balance(balances, Asset.KP_CREDITS).balance,
         "phone_numbers": [render_resource(r) for r in resources if r.type == "phone_number"],
         "automations": [render_resource(r) for r in resources if r.type == "automation"],
@@ -712,6 +746,13 @@ class Removal:
     transaction_id: str | None
 
 
+def _unchanged_guard(agency_id: str, account: str, asset: str, version: int) -> Op:
+    """A balance row the removal does not write must keep the version it read."""
+    condition = (LedgerBalance.version == version) if version else (
+        LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
+    return check(balance_key(agency_id, account, asset), condition, _changed())
+
+
 def _destination(agency_id: str, sub: Subaccount, destination_id: str) -> Subaccount:
     invalid = ValidationFailed("minutes_destination_id must be another live sub-account of "
                                "the agency", code="invalid_destination",
@@ -728,16 +769,20 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                       destination_id: str) -> Removal:
     """Step two: move everything out, stop everything, free the slot. One ledger transaction.
 
-    Basic and Premium seconds go to the destination with the value-preserving conversion of
-    a move (received = floor(sent × price(src) / price(dest)); the difference is posted to the
-    source's rounding account, so nothing is created or lost); KP credits go 1:1 to the
-    primary. The debits of the source wallet require the balance versions read just before,
-    so a concurrent usage debit or purchase makes the transaction fail and re-read (up to 3
-    times, then 409) rather than leave dust. The ledger transaction id is ``removal:<sid>``:
-    it can be posted once only. A removed sub-account answers 404 afterwards; the ledger
-    history stays.
+    Basic and Premium seconds go to the destination by the move rule (received = min(sent,
+    floor(sent × price(src) / price(dest))); the difference is posted to the agency's
+    conversion account, so nothing is created or lost); KP credits go 1:1 to the
+    primary. Every open call hold is released in the same transaction, so held seconds move
+    too; the ``held:`` rows must hold exactly what the holds found release (GSI1 may lag)
+    and keep the versions read. The debits of the source wallet require the balance versions
+    read just before, so a concurrent usage debit, hold or purchase makes the transaction
+    fail and re-read (up to 3 times, then 409) rather than leave dust. The ledger
+    transaction id is ``removal:<sid>``: it can be posted once only. A removed sub-account
+    answers 404 afterwards; the ledger history stays.
     """
-    for _ in range(MAX_ATTEMPTS):
+    from chalicelib.services.usage import HoldChanged, close_hold_op
+
+    for attempt in range(MAX_ATTEMPTS):
         sub = load_subaccount(principal, subaccount_id, Action.MANAGE_SUBACCOUNT)
         if sub.is_primary:
             raise primary_protected()
@@ -748,8 +793,16 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
         agency_id = sub.agency_id
         destination = _destination(agency_id, sub, destination_id)
         primary_id = get_agency(agency_id).primary_subaccount_id
-        source_wallet = wallet(sub.subaccount_id)
+        source_wallet, source_held = wallet(sub.subaccount_id), held(sub.subaccount_id)
+        holds = _release_overflow(open_holds_of(agency_id, sub.subaccount_id))
         balances = read_balances(agency_id, source_wallet)
+        held_rows = _held_balances(agency_id, sub.subaccount_id)
+        held_by_asset = {asset: sum(h.seconds for h in holds if asset_of_tier(h.tier) == asset)
+                         for asset in MINUTE_ASSETS}
+        if any(held_rows[asset].balance != held_by_asset[asset] for asset in MINUTE_ASSETS):
+            # a hold placed or closed a moment ago is not in GSI1 yet: read again shortly
+            time.sleep(0.1 * (attempt + 1))
+            continue
         resources = all_resources(agency_id, sub.subaccount_id)
         now = utcnow()
 
@@ -759,16 +812,22 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
         zero_guards: list[Op] = []
         for tier in TIERS:
             asset = asset_of_tier(tier)
-            row = _balance(balances, asset)
-            sent = row.balance
+            row, held_row = _balance(balances, asset), held_rows[asset]
+            sent = row.balance + held_row.balance
             received = _received(sent, sub, destination, tier)
             moved[f"{tier}_seconds_sent"], moved[f"{tier}_seconds_received"] = sent, received
+            if held_row.balance:  # the holds go back to the wallet, then out with the rest
+                postings += [Posting(source_held, asset, -held_row.balance),
+                             Posting(source_wallet, asset, held_row.balance)]
+                expected_versions[(source_held, str(asset))] = held_row.version
+            else:
+                zero_guards.append(_unchanged_guard(agency_id, source_held, asset,
+                                                    held_row.version))
             if sent:
                 postings += [Posting(source_wallet, asset, -sent),
                              Posting(wallet(destination.subaccount_id), asset, received)]
                 if sent != received:
-                    postings.append(Posting(rounding(sub.subaccount_id), asset,
-                                            sent - received))
+                    postings.append(Posting(CONVERSION, asset, sent - received))
         kp = _balance(balances, Asset.KP_CREDITS).balance
         moved["kp_credits"] = kp
         if kp:
@@ -780,10 +839,9 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
                 expected_versions[(source_wallet, str(asset))] = row.version
             else:
                 # Nothing to move: still require that nothing arrived since the read.
-                condition = (LedgerBalance.version == row.version) if row.version else (
-                    LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
-                zero_guards.append(check(balance_key(agency_id, source_wallet, asset),
-                                         condition, _changed()))
+                zero_guards.append(_unchanged_guard(agency_id, source_wallet, asset,
+                                                    row.version))
+        zero_guards += [close_hold_op(hold, "released") for hold in holds]
 
         head: list[Op] = [
             update(subaccount_key(agency_id, sub.subaccount_id),
@@ -833,7 +891,7 @@ def remove_subaccount(principal: Principal, subaccount_id: str,
             )
         try:
             _commit_with_resources(head, resource_ops, tx, expected_versions)
-        except _ChangedMeanwhile:
+        except (_ChangedMeanwhile, HoldChanged):
             continue
         except AlreadyPosted:
             raise NotFound("subaccount not found") from None

@@ -1,18 +1,23 @@
 """Usage ingestion (the platform reports finished calls) and call authorization.
 
-Each call is applied once per ``call_id``: its record's ``attribute_not_exists`` condition
-and the ledger transaction id ``usage:<call id>`` both make a replay a no-op. A call that
+Each call is applied once per ``call_id``, platform-wide: its record (keyed by the call id
+alone) is written under ``attribute_not_exists`` in the debit's own transaction, so a replay
+is a no-op; an identical replay answers ``duplicate``, any other record under a recorded call
+id (another sub-account, of any agency, or other figures) is rejected with
+``call_id_conflict``. Holds are keyed by the call id alike. A call that
 would overdraw debits what is left and records the shortfall; balances never go negative.
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+from chalicelib.domain.errors import Conflict, DomainError, Gone, NotFound, ValidationFailed
 from chalicelib.domain.ledger import (
     Code,
     LedgerTransaction,
@@ -33,23 +38,68 @@ from chalicelib.store.ledger import (
     AlreadyPosted,
     InsufficientBalance,
     LedgerBalance,
+    balance_key,
     post_transaction,
     read_balance,
 )
-from chalicelib.store.movements import CallHold, CallRecord
+from chalicelib.store.movements import (
+    CallHold,
+    CallRecord,
+    get_call_hold,
+    get_call_record,
+    subaccount_named_by_usage,
+)
 from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import commit, save, update
+from chalicelib.store.transact import check, commit, save, update
+
+log = logging.getLogger(__name__)
 
 MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
-DEBIT_ATTEMPTS = 4
+DEBIT_ATTEMPTS = 6
 HOLD_GRACE = timedelta(minutes=30)
+LIVE_STATUSES = ("active", "suspended")
 
 
 class DuplicateCall(Conflict):
     """The call id was already ingested."""
 
     code = "duplicate_call"
+
+
+class CallIdConflict(Conflict):
+    """The call id is already taken by another call (another sub-account, of any agency, or
+    other figures): nothing is debited under it."""
+
+    code = "call_id_conflict"
+
+
+class SubaccountRemoved(Gone):
+    """The sub-account was removed: its minutes went to the destination, nothing more is
+    debited, held or recorded on it."""
+
+    code = "subaccount_removed"
+
+
+class _SubaccountNotActive(Conflict):
+    """Internal: the sub-account stopped being active between its read and the hold."""
+
+    code = "subaccount_changed"
+
+
+def _live_guard(sub: Subaccount) -> Any:
+    """The usage write requires the sub-account not removed meanwhile (a removal flips the
+    status in its own transaction, after moving every second out)."""
+    return check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sub.subaccount_id)),
+                 Subaccount.status.is_in(*LIVE_STATUSES),
+                 SubaccountRemoved("this sub-account was removed"))
+
+
+class _CallIdTaken(Conflict):
+    """Internal: the call record or hold of this call id exists; read it to tell a replay
+    from a conflict."""
+
+    code = "call_id_taken"
 
 
 @dataclass(frozen=True)
@@ -106,23 +156,31 @@ def _counter_status(status: str) -> str:
     return normalized if normalized in CALL_STATUSES else "other"
 
 
+class _BalanceMoved(Conflict):
+    """Internal: the wallet changed since it was read, and this debit needs to know exactly
+    which balance it leaves (a threshold crossing): read again."""
+
+    code = "balance_moved"
+
+
 def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id: str
-                       ) -> tuple[int, CallHold | None, Any]:
-    """One BatchGetItem: the wallet balance of the asset, the call's pending hold, and what
-    the auto-recharge / low-balance hook needs (so the hook reads nothing itself)."""
+                       ) -> tuple[int, int, CallHold | None, Any]:
+    """One BatchGetItem: the wallet balance of the asset, the hold under the call id (of any
+    call, in any state), and what the auto-recharge / low-balance hook needs (so the hook
+    reads nothing itself)."""
     from chalicelib.services import auto_recharge
 
     balance_key = (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset))
-    hold_key = (keys.call_hold_pk(agency_id, call_id), "HOLD")
+    hold_key = (keys.call_hold_pk(call_id), "HOLD")
     wanted = [balance_key, hold_key, *auto_recharge.settings_keys(agency_id, sid, tier)]
     items = list(TableItem.batch_get(wanted, consistent_read=True))
-    balance, hold = 0, None
+    balance, version, hold = 0, 0, None
     for item in items:
         if isinstance(item, LedgerBalance):
-            balance = item.balance or 0
-        elif isinstance(item, CallHold) and item.status == "held" and item.subaccount_id == sid:
+            balance, version = item.balance or 0, item.version or 0
+        elif isinstance(item, CallHold):
             hold = item
-    return balance, hold, auto_recharge.settings_from(items)
+    return balance, version, hold, auto_recharge.settings_from(items)
 
 
 def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
@@ -131,21 +189,38 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
 
     A pending hold of the same call (same sub-account and tier) is settled in the same
     transaction: the held seconds come back and the real duration is debited.
+
+    When an auto-recharge rule or a low-balance alert watches the balance, the debit also
+    requires the wallet version it read, so the balance it leaves is exact: of concurrent
+    debits exactly one crosses a threshold, and that one marks the rule due in the same
+    transaction (the sweep recharges it if the hook after the commit cannot).
     """
+    from chalicelib.services import auto_recharge
+
     at = now or utcnow()
     agency_id, sid = sub.agency_id, sub.subaccount_id
     asset = asset_of_tier(record.tier)
-    for _attempt in range(DEBIT_ATTEMPTS):
-        balance, hold, settings = _read_call_context(agency_id, sid, asset, record.tier,
-                                                     record.call_id)
-        if hold is not None and hold.tier != record.tier:
-            hold = None  # a hold on the other tier is left to expire
+    for attempt in range(DEBIT_ATTEMPTS):
+        if attempt:  # another debit of this wallet won the race: let it finish first
+            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+        balance, version, hold, settings = _read_call_context(agency_id, sid, asset,
+                                                              record.tier, record.call_id)
+        guards = []
+        if hold is None:
+            # a hold placed under this call id by another call meanwhile wins
+            guards.append(check(CallHold(keys.call_hold_pk(record.call_id), "HOLD"),
+                                CallHold.PK.does_not_exist() | (CallHold.subaccount_id == sid),
+                                CallIdConflict("this call id is held by another call")))
+        elif hold.agency_id != agency_id or hold.subaccount_id != sid:
+            raise CallIdConflict("this call id is held by another call")
+        if hold is not None and (hold.status != "held" or hold.tier != record.tier):
+            hold = None  # settled or released already; a hold on the other tier expires
         held_seconds = hold.seconds if hold else 0
         debited = min(balance + held_seconds, record.duration_seconds)
         shortfall = record.duration_seconds - debited
         spent = minutes_cost(debited, sub.price(record.tier))
         call = CallRecord(
-            keys.call_pk(agency_id, record.call_id), "CALL",
+            keys.call_pk(record.call_id), "CALL",
             agency_id=agency_id, call_id=record.call_id, subaccount_id=sid, tier=record.tier,
             direction=record.direction, status=record.status,
             duration_seconds=record.duration_seconds, debited_seconds=debited,
@@ -155,8 +230,10 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         counter_status = _counter_status(record.status)
         agency = settings[0]  # read in the same BatchGetItem as the balance
         also = [
+            _live_guard(sub),
+            *guards,
             save(call, condition=CallRecord.PK.does_not_exist(),
-                 error=DuplicateCall("call already recorded")),
+                 error=_CallIdTaken("call id already recorded")),
             stats_op(agency_id, sid, record.started_at, agency.timezone if agency else None, **{
                 f"used_{record.tier}_seconds": debited,
                 "shortfall_seconds": shortfall,
@@ -170,7 +247,15 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
         if hold is not None:
             postings += [Posting(held(sid), asset, -held_seconds),
                          Posting(wallet(sid), asset, held_seconds)]
-            also.append(_close_hold_op(hold, "settled"))
+            also.append(close_hold_op(hold, "settled"))
+        before, after = balance + held_seconds, balance + held_seconds - debited
+        expected: dict[tuple[str, str], int] = {}
+        if before != after and auto_recharge.watches(settings):
+            if held_seconds != debited:  # the wallet row is written: guard its update
+                expected[(wallet(sid), str(asset))] = version
+            else:  # settled exactly its hold: the row is untouched, check it instead
+                also.append(_unchanged_check(agency_id, wallet(sid), asset, version))
+            also += auto_recharge.crossing_ops(settings, before, after, at)
         try:
             if postings:
                 post_transaction(
@@ -181,19 +266,40 @@ def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = Non
                         metadata={"call_id": record.call_id, "shortfall_seconds": shortfall,
                                   "hold_seconds": held_seconds},
                     ),
-                    also=also, now=at,
+                    also=also, now=at, expected_versions=expected,
+                    stale_error=_BalanceMoved("the balance changed meanwhile"),
                 )
             else:
                 commit(also)
-        except (InsufficientBalance, HoldChanged):
-            continue  # a concurrent debit or hold release won: read again
-        except AlreadyPosted:
-            raise DuplicateCall("call already recorded") from None
-        _after_debit(agency_id, sid, record.tier, balance + held_seconds,
-                     balance + held_seconds - debited, settings)
+        except (InsufficientBalance, HoldChanged, _BalanceMoved, auto_recharge.RuleChanged):
+            continue  # a concurrent debit, hold release or rule change won: read again
+        except (AlreadyPosted, _CallIdTaken):
+            raise _replay_or_conflict(record) from None
+        _after_debit(agency_id, sid, record.tier, before, after, settings)
         return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
                 "shortfall_seconds": shortfall}
     raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+
+
+def _unchanged_check(agency_id: str, account: str, asset: str, version: int) -> Any:
+    condition = (LedgerBalance.version == version) if version else (
+        LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
+    return check(balance_key(agency_id, account, asset), condition,
+                 _BalanceMoved("the balance changed meanwhile"))
+
+
+def _replay_or_conflict(record: UsageRecord) -> Conflict:
+    """What a record whose call id is taken is: an identical replay, or a conflict."""
+    existing = get_call_record(record.call_id)
+    if existing is None:
+        return DuplicateCall("call already recorded")  # the same agency's ledger id: a replay
+    same = (existing.subaccount_id == record.subaccount_id and existing.tier == record.tier
+            and existing.duration_seconds == record.duration_seconds
+            and existing.status == record.status and existing.direction == record.direction
+            and existing.started_at == record.started_at)
+    if same:
+        return DuplicateCall("call already recorded")
+    return CallIdConflict("this call id was already recorded for another call")
 
 
 class HoldChanged(Conflict):
@@ -202,10 +308,12 @@ class HoldChanged(Conflict):
     code = "hold_changed"
 
 
-def _close_hold_op(hold: CallHold, status: str) -> Any:
+def close_hold_op(hold: CallHold, status: str) -> Any:
+    """Settle or release a hold, only if still held; it leaves both indexes."""
     return update(
         hold,
-        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove()],
+        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove(),
+                 CallHold.GSI1PK.remove(), CallHold.GSI1SK.remove()],
         condition=(CallHold.status == "held"),
         error=HoldChanged("the hold changed"),
     )
@@ -213,14 +321,14 @@ def _close_hold_op(hold: CallHold, status: str) -> Any:
 
 def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int,
                  settings: Any) -> None:
-    """Hook for auto-recharge and low-balance alerts (best effort: the debit stands)."""
+    """Hook for auto-recharge and low-balance alerts. The debit stands whatever happens:
+    a failed top-up is recorded on the rule and notified, and a top-up that could not even
+    start stays due for the ``auto-recharge`` sweep (the debit marked it)."""
     if before == after:
         return
     from chalicelib.services.auto_recharge import after_usage_debit
 
-    # A failed top-up is recorded and notified by auto-recharge itself; the debit stands.
-    with contextlib.suppress(DomainError):
-        after_usage_debit(agency_id, sid, tier, before, after, settings)
+    after_usage_debit(agency_id, sid, tier, before, after, settings)
 
 
 def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
@@ -237,10 +345,7 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
         try:
             record = parse_usage_record(raw)
             if record.subaccount_id not in subs:
-                try:
-                    subs[record.subaccount_id] = resolve_subaccount(record.subaccount_id)
-                except NotFound as exc:
-                    subs[record.subaccount_id] = exc
+                subs[record.subaccount_id] = _usage_subaccount(record.subaccount_id)
             sub = subs[record.subaccount_id]
             if isinstance(sub, DomainError):
                 raise sub
@@ -254,6 +359,16 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
     summary = {status: sum(1 for r in results if r["status"] == status)
                for status in ("recorded", "duplicate", "rejected")}
     return {"results": results, **summary}
+
+
+def _usage_subaccount(subaccount_id: str) -> Subaccount | DomainError:
+    """The sub-account a record names, or why its records are rejected."""
+    sub = subaccount_named_by_usage(subaccount_id) if len(subaccount_id) <= 64 else None
+    if sub is None:
+        return NotFound("subaccount not found")
+    if sub.status not in LIVE_STATUSES:
+        return SubaccountRemoved("this sub-account was removed")
+    return sub
 
 
 def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
@@ -284,8 +399,11 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
             return {"allowed": True, "reason": "ok", "available_seconds": available}
         reserve = min(hold_seconds, available)
         try:
-            hold = place_hold(sub, tier, call_id, reserve, at)
+            hold = place_hold(sub, tier, call_id, reserve, at, requested_seconds=hold_seconds)
         except InsufficientBalance:
+            continue
+        except _SubaccountNotActive:
+            sub = resolve_subaccount(subaccount_id)  # removed: 404; suspended: refused above
             continue
         return {"allowed": True, "reason": "ok", "available_seconds": available - hold.seconds,
                 "hold": {"call_id": call_id, "seconds": hold.seconds,
@@ -293,15 +411,20 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
     raise Conflict("the balance kept changing; retry", code="concurrent_update")
 
 
-def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datetime
-               ) -> CallHold:
-    """Move ``seconds`` from the wallet to the held account, with the hold item (one write)."""
+def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datetime, *,
+               requested_seconds: int) -> CallHold:
+    """Move ``seconds`` from the wallet to the held account, with the hold item (one write).
+
+    The hold lasts as long as the call asked for (``requested_seconds``) plus the grace,
+    even when fewer seconds were there to reserve: the call runs that long either way.
+    """
     sid, asset = sub.subaccount_id, asset_of_tier(tier)
-    hold_until = at + timedelta(seconds=seconds) + HOLD_GRACE
+    hold_until = at + timedelta(seconds=requested_seconds) + HOLD_GRACE
     hold = CallHold(
-        keys.call_hold_pk(sub.agency_id, call_id), "HOLD", agency_id=sub.agency_id,
+        keys.call_hold_pk(call_id), "HOLD", agency_id=sub.agency_id,
         call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
         hold_until=hold_until, DUEPK=keys.due_pk("call-holds"),
+        GSI1PK=keys.open_holds_pk(sub.agency_id, sid), GSI1SK=call_id,
         DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
         expires_at=int((hold_until + timedelta(days=30)).timestamp()),
     )
@@ -311,36 +434,67 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
                               code=Code.HOLD, postings=transfer(wallet(sid), held(sid), asset,
                                                                 seconds),
                               subaccount_id=sid, memo=f"hold for call {call_id}"),
-            also=[save(hold, condition=CallHold.PK.does_not_exist())], now=at,
+            also=[
+                # only an active sub-account's calls are authorized; a removal flips the
+                # status in its own transaction, so no hold can land after it
+                check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sid)),
+                      Subaccount.status == "active",
+                      _SubaccountNotActive("the sub-account is no longer active")),
+                # a call already recorded has nothing left to hold for
+                check(CallRecord(keys.call_pk(call_id), "CALL"), CallRecord.PK.does_not_exist(),
+                      CallIdConflict("this call id was already recorded")),
+                save(hold, condition=CallHold.PK.does_not_exist(),
+                     error=_CallIdTaken("call id already held")),
+            ],
+            now=at,
         )
-    except AlreadyPosted:
-        existing = CallHold.get(keys.call_hold_pk(sub.agency_id, call_id), "HOLD")
-        return existing
+    except (AlreadyPosted, _CallIdTaken):
+        existing = get_call_hold(call_id)
+        if (existing is not None and existing.agency_id == sub.agency_id
+                and existing.subaccount_id == sid and existing.tier == tier):
+            return existing  # a replay of the same authorization
+        raise CallIdConflict("this call id is held by another call") from None
     return hold
+
+
+def release_hold(hold: CallHold, at: datetime, memo: str) -> None:
+    """Give a hold's seconds back to its wallet in one transaction, only while the hold is
+    still held and its sub-account not removed (never into a removed wallet: removal moves
+    held seconds to its destination itself). Raises HoldChanged, AlreadyPosted or
+    SubaccountRemoved when there is nothing to release."""
+    sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
+    live = check(Subaccount(keys.agency_pk(hold.agency_id), keys.subaccount_sk(sid)),
+                 Subaccount.status.is_in(*LIVE_STATUSES),
+                 SubaccountRemoved("this sub-account was removed"))
+    post_transaction(
+        LedgerTransaction(agency_id=hold.agency_id,
+                          transaction_id=f"hold-release:{hold.call_id}",
+                          code=Code.HOLD_RELEASE,
+                          postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
+                          subaccount_id=sid, memo=memo),
+        also=[live, close_hold_op(hold, "released")], now=at,
+    )
 
 
 def release_expired_holds(as_of: datetime) -> dict[str, int]:
     """Give back the seconds of holds whose call never reported (GSI2, due ones only)."""
-    released = failed = 0
+    released = failed = skipped = 0
     for hold in CallHold.due_index.query(
         keys.due_pk("call-holds"),
         keys.due_sk(as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~") >= CallHold.DUESK,
     ):
         if not isinstance(hold, CallHold) or hold.status != "held":
             continue
-        sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
         try:
-            post_transaction(
-                LedgerTransaction(agency_id=hold.agency_id,
-                                  transaction_id=f"hold-release:{hold.call_id}",
-                                  code=Code.HOLD_RELEASE,
-                                  postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
-                                  subaccount_id=sid, memo=f"hold of call {hold.call_id} expired"),
-                also=[_close_hold_op(hold, "released")], now=as_of,
-            )
+            release_hold(hold, as_of, f"hold of call {hold.call_id} expired")
             released += 1
         except (HoldChanged, AlreadyPosted):
             continue  # settled by its usage record meanwhile
+        except SubaccountRemoved:
+            skipped += 1
+            log.warning("hold of a removed sub-account left held",
+                        extra={"agency_id": hold.agency_id, "subaccount_id": hold.subaccount_id,
+                               "call_id": hold.call_id})
         except DomainError:
             failed += 1
-    return {"released": released, "failed": failed}
+    return {"released": released, "failed": failed, "skipped": skipped}

@@ -18,7 +18,9 @@ tenant. Shapes (PK / SK):
 - idempotency record     ``IDEM#<aid>#<key>`` / ``IDEM``
 - transfer quote         ``AGENCY#<aid>`` / ``QUOTE#<qid>``
 - transfer (move)        ``AGENCY#<aid>#TRANSFERS`` / ``<iso time>#<txid>``
-- call record            ``CALL#<aid>#<call_id>`` / ``CALL``
+- call record            ``CALL#<call_id>`` / ``CALL``  (call ids are unique platform-wide)
+- call hold              ``HOLD#<call_id>`` / ``HOLD``; while open, GSI1
+                         ``HOLDS#<aid>#<sid>`` / ``<call_id>`` (removal finds them)
 - daily counters         ``STATS#<aid>#<sid>`` / ``DAY#<yyyy-mm-dd>``
 - audit event            ``AGENCY#<aid>#AUDIT`` / ``<iso time>#<eid>``
 - notification           ``AGENCY#<aid>#NOTIFY`` / ``<iso time>#<nid>``
@@ -131,9 +133,10 @@ def transfers_pk(agency_id: str) -> str:
     return f"AGENCY#{agency_id}#TRANSFERS"
 
 
-def call_pk(agency_id: str, call_id: str) -> str:
-    """A call record (usage ingestion is idempotent per call id)."""
-    return f"CALL#{agency_id}#{call_id}"
+def call_pk(call_id: str) -> str:
+    """A call record. Not under the agency: a call id is unique platform-wide, so no other
+    agency (nor another sub-account) can ever record or debit under the same id."""
+    return f"CALL#{call_id}"
 
 
 def stats_pk(agency_id: str, subaccount_id: str) -> str:
@@ -244,9 +247,15 @@ PLAN_RENEWAL_SK = "PLANRENEWAL"
 RECONCILIATION_PK = "RECONCILIATION"
 
 
-def call_hold_pk(agency_id: str, call_id: str) -> str:
-    """A call hold: seconds reserved at authorization, settled by the call's usage record."""
-    return f"HOLD#{agency_id}#{call_id}"
+def call_hold_pk(call_id: str) -> str:
+    """A call hold: seconds reserved at authorization, settled by the call's usage record.
+    Platform-wide like the call record it precedes."""
+    return f"HOLD#{call_id}"
+
+
+def open_holds_pk(agency_id: str, subaccount_id: str) -> str:
+    """GSI1 partition of a sub-account's open call holds (set while ``held`` only)."""
+    return f"HOLDS#{agency_id}#{subaccount_id}"
 
 
 def timeline_sk(at_iso: str, item_id: str) -> str:

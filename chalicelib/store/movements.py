@@ -1,10 +1,12 @@
-"""Move-minutes quotes and records, and call records (usage ingestion)."""
+"""Move-minutes quotes and records, and call records and holds (usage ingestion)."""
 
 from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store import keys
+from chalicelib.store.accounts import Subaccount, SubaccountPointer
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, read_items
 
 
 class TransferQuote(TableItem, discriminator="TransferQuote"):
@@ -54,7 +56,11 @@ class MoveRecord(TableItem, discriminator="MoveRecord"):
 
 
 class CallRecord(TableItem, discriminator="CallRecord"):
-    """PK: ``CALL#<aid>#<call id>`` / SK: ``CALL``. One ingested call; its existence dedupes."""
+    """PK: ``CALL#<call id>`` / SK: ``CALL``. One ingested call; its existence dedupes.
+
+    Keyed by the call id alone: a call id is unique platform-wide (SPEC), so a second
+    record under it, from any sub-account of any agency, fails the same condition.
+    """
 
     agency_id = UnicodeAttribute()
     call_id = UnicodeAttribute()
@@ -71,10 +77,11 @@ class CallRecord(TableItem, discriminator="CallRecord"):
 
 
 class CallHold(TableItem, discriminator="CallHold"):
-    """PK: ``HOLD#<aid>#<call id>`` / SK: ``HOLD``. Seconds reserved for a call in progress.
+    """PK: ``HOLD#<call id>`` / SK: ``HOLD``. Seconds reserved for a call in progress.
 
     While ``held`` it sits in GSI2 ``DUE#call-holds`` at its expiry, so the release sweep
-    reads only holds that outlived their call.
+    reads only holds that outlived their call, and in GSI1 ``HOLDS#<aid>#<sid>``, so a
+    removal finds every open hold of the sub-account. Closing a hold removes both keys.
     """
 
     agency_id = UnicodeAttribute()
@@ -85,3 +92,46 @@ class CallHold(TableItem, discriminator="CallHold"):
     status = UnicodeAttribute(default="held")  # held | settled | released
     created_at = UTCDateTimeText()
     hold_until = UTCDateTimeText()
+
+
+def get_call_record(call_id: str) -> CallRecord | None:
+    """The recorded call of a call id (strongly consistent), or None."""
+    try:
+        return CallRecord.get(keys.call_pk(call_id), "CALL", consistent_read=True)
+    except CallRecord.DoesNotExist:
+        return None
+
+
+def get_call_hold(call_id: str) -> CallHold | None:
+    """The hold placed under a call id (strongly consistent), or None."""
+    try:
+        return CallHold.get(keys.call_hold_pk(call_id), "HOLD", consistent_read=True)
+    except CallHold.DoesNotExist:
+        return None
+
+
+def open_holds_of(agency_id: str, subaccount_id: str) -> list[CallHold]:
+    """The sub-account's holds still ``held``: GSI1, each re-read consistently.
+
+    GSI1 is eventually consistent: a hold closed a moment ago may still be listed (the
+    re-read drops it), one placed a moment ago may be missing. Callers that must see every
+    hold compare the total with the ``held:`` balance, which is strongly consistent.
+    """
+    listed = [(hold.PK, hold.SK) for hold in CallHold.lookup_index.query(
+        keys.open_holds_pk(agency_id, subaccount_id))]
+    fresh = read_items(listed) if listed else {}
+    return sorted((item for item in fresh.values()
+                   if isinstance(item, CallHold) and item.status == "held"
+                   and item.agency_id == agency_id and item.subaccount_id == subaccount_id),
+                  key=lambda hold: hold.call_id)
+
+
+def subaccount_named_by_usage(subaccount_id: str) -> Subaccount | None:
+    """The sub-account a usage record names, removed ones included (they answer
+    ``subaccount_removed``, not ``not found``), or None."""
+    try:
+        pointer = SubaccountPointer.get(keys.subaccount_pointer_pk(subaccount_id), "SUBID")
+        return Subaccount.get(keys.agency_pk(pointer.agency_id),
+                              keys.subaccount_sk(subaccount_id), consistent_read=True)
+    except (SubaccountPointer.DoesNotExist, Subaccount.DoesNotExist):
+        return None

@@ -59,8 +59,9 @@ class TestRemovalPreview:
         destinations = {d["id"]: d for d in body["eligible_destinations"]}
         assert set(destinations) == {agency.primary_id, other["id"]}
         assert destinations[agency.primary_id]["is_primary"] is True
+        # toward the primary's lower prices (base costs) seconds arrive 1:1 (SPEC move rule)
         assert destinations[agency.primary_id]["would_receive"] == {
-            "basic_seconds": 1500, "premium_seconds": 234}
+            "basic_seconds": 600, "premium_seconds": 125}
         assert destinations[other["id"]]["would_receive"] == {
             "basic_seconds": 300, "premium_seconds": 125}
 
@@ -89,19 +90,19 @@ class TestRemoval:
         assert answer.body["removed"] is True
         assert answer.body["destination_id"] == agency.primary_id
         assert answer.body["moved"] == {
-            "basic_seconds_sent": 600, "basic_seconds_received": 1500,
-            "premium_seconds_sent": 125, "premium_seconds_received": 234,
+            "basic_seconds_sent": 600, "basic_seconds_received": 600,
+            "premium_seconds_sent": 125, "premium_seconds_received": 125,
             "kp_credits": 7}
 
         assert balances_of(aid, sid) == {"basic_minutes": 0, "premium_minutes": 0,
                                          "kp_credits": 0}
         primary = balances_of(aid, agency.primary_id)
-        assert primary.get("basic_minutes", 0) - primary_before.get("basic_minutes", 0) == 1500
+        assert primary.get("basic_minutes", 0) - primary_before.get("basic_minutes", 0) == 600
         assert primary.get("premium_minutes", 0) - primary_before.get(
-            "premium_minutes", 0) == 234
+            "premium_minutes", 0) == 125
         assert primary.get("kp_credits", 0) - primary_before.get("kp_credits", 0) == 7
         assert all(total == 0 for total in ledger_totals(aid).values()), ledger_totals(aid)
-        # value preserved: premium 125 s × 0.30 = 0.625 USD; 234 s × 0.16 = 0.624 (floor)
+        # toward a lower price: 1:1, no supply created (SPEC move rule)
         assert slots_used(aid) == slots_before - 1
 
         assert call(app_client, "GET", f"/v1/subaccounts/{sid}",
@@ -184,7 +185,7 @@ class TestRemoval:
         assert replay.body == first.body
         plain = _remove(app_client, agency, sub["id"], agency.primary_id)
         assert plain.status == 404
-        assert balances_of(agency.agency_id, agency.primary_id)["basic_minutes"] == 1500
+        assert balances_of(agency.agency_id, agency.primary_id)["basic_minutes"] == 600
         assert all(total == 0 for total in ledger_totals(agency.agency_id).values())
 
     def test_a_balance_change_between_read_and_commit_is_re_read_not_left_as_dust(
