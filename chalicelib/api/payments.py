@@ -9,6 +9,7 @@ from pydantic import Field
 
 from chalicelib.api.http import Reply, RequestContext, route
 from chalicelib.api.models import DecimalInput, StrictBody
+from chalicelib.api.render import for_viewer
 from chalicelib.domain.roles import Action
 
 bp = Blueprint(__name__)
@@ -113,7 +114,7 @@ def purchase(ctx: RequestContext, subaccount_id: str) -> Reply:
         payment_method_id=body.payment_method_id, idempotency_key=ctx.idempotency_key,
         profile=extra.get(payment_profile_sk(subaccount_id)),
     )
-    return Reply(rendered, status)
+    return Reply(for_viewer(ctx.user, rendered), status)  # a client never sees profit_usd
 
 
 # ------------------------------------------------------------------ auto-allocation
