@@ -1,9 +1,14 @@
 """HTTP plumbing shared by every blueprint: one ``route`` decorator.
 
 It registers the Chalice route and its OpenAPI entry, authenticates (user bearer token or
-platform key), parses and validates the JSON body with a pydantic model, applies
+platform key), parses and validates the JSON body with a pydantic model, authorizes (the
+route's ``guard``: 404 for what the caller cannot see, 403, 423 while suspended), applies
 ``Idempotency-Key`` replay on money POSTs, calls the handler, and renders the result or the
 error envelope. A bug becomes a 500 with a generic body; no stack trace ever leaves.
+
+Order matters (SPEC section 3): a stored answer is read and replayed only after the caller
+was authenticated and authorized, and only to the caller that stored it (keys are scoped to
+the user, or the platform key, and the concrete route).
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ class RequestContext:
     body: Any
     query: dict[str, str]
     idempotency_key: str | None = None
+    #: What the route's guard loaded while authorizing (say, the sub-account), for the handler.
+    authorized: Any = None
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitive."""
@@ -102,7 +109,7 @@ def _cors() -> CORSConfig:
     )
 
 
-def _bearer(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -113,7 +120,7 @@ def _bearer(request: Request) -> str:
 def _authenticate(request: Request, auth: str) -> Principal | None:
     if auth == "none":
         return None
-    token = _bearer(request)
+    token = bearer_token(request)
     if auth == "platform":
         if not hmac.compare_digest(token.encode(), get_settings().platform_api_key.encode()):
             raise Unauthenticated("invalid platform key")
@@ -176,6 +183,14 @@ def _body_hash(raw: bytes | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def idempotency_scope(principal: Principal | None) -> str:
+    """Whose Idempotency-Keys these are: one user (within its agency), or the platform key."""
+    return f"{principal.agency_id}#{principal.user_id}" if principal else "platform"
+
+
+Guard = Callable[..., Any]
+
+
 def route(
     bp: Blueprint,
     path: str,
@@ -186,10 +201,17 @@ def route(
     body: type[BaseModel] | None = None,
     query: tuple[str, ...] = (),
     idempotent: bool = False,
+    guard: Guard | None = None,
     summary: str = "",
     tag: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a JSON route on ``bp``; see the module docstring for what it does."""
+    """Register a JSON route on ``bp``; see the module docstring for what it does.
+
+    ``guard(ctx, **uri_params)`` authorizes before anything else runs (an idempotent route
+    needs one: replay comes after it); what it returns is ``ctx.authorized``.
+    """
+    if idempotent and guard is None and auth == "user":
+        raise ValueError(f"{method} {path}: an idempotent user route needs a guard")
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(RouteSpec(path, method.upper(), summary or (handler.__doc__ or "").strip()
@@ -207,12 +229,13 @@ def route(
                 params = {k: v for k, v in (request.query_params or {}).items()}
                 key = request.headers.get("idempotency-key") if idempotent else None
                 ctx = RequestContext(request, principal, parsed, params, key)
+                if guard is not None:
+                    ctx.authorized = guard(ctx, **uri_params)
                 if idempotent and key:
                     from chalicelib.services.idempotency import run_idempotent
 
-                    scope = principal.agency_id if principal else "platform"
                     return run_idempotent(
-                        scope=scope,
+                        scope=idempotency_scope(principal),
                         # The concrete resource, not the template: one key sent for two
                         # sub-accounts must not replay the first one's answer.
                         route=f"{method.upper()} {path} {sorted(uri_params.items())}",
