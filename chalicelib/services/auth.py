@@ -85,5 +85,5 @@ def _may_sign_in(user: User | None, password: str) -> bool:
         return False
     if not verify_password(user.password_hash, password) or user.status != "active":
         return False
-    agency = TableItem.get(keys.agency_pk(user.agency_id), keys.AGENCY_SK)
+    agency = TableItem.get(keys.agency_pk(user.agency_id), keys.AGENCY_SK, consistent_read=True)
     return isinstance(agency, Agency) and agency.status == "active"

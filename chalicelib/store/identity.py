@@ -83,6 +83,41 @@ class LoginThrottle(TableItem, discriminator="LoginThrottle"):
     window_start = IntegerAttribute()
 
 
+class EndedSession(TableItem, discriminator="EndedSession"):
+    """PK: ``AGENCY#<aid>`` / SK: ``LOGOUT#<session id>``. A session ended by logout.
+
+    Its token is refused from then on; ``expires_at`` (TTL) is the token's own expiry, after
+    which the token is refused anyway and the item may go.
+    """
+
+    user_id = UnicodeAttribute()
+
+
+def ended_session_key(agency_id: str, session_id: str) -> tuple[str, str]:
+    """Primary key of an ended session (read by the session check with the user)."""
+    return keys.agency_pk(agency_id), keys.ended_session_sk(session_id)
+
+
+def end_session(agency_id: str, user_id: str, session_id: str, token_expiry: int) -> None:
+    """Record that a session ended (idempotent: ending it again changes nothing)."""
+    try:
+        EndedSession(*ended_session_key(agency_id, session_id), user_id=user_id,
+                     expires_at=token_expiry).save()
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc
+
+
+def pending_invitations_sent_by(agency_id: str, user_id: str) -> list[Invitation]:
+    """Every pending invitation a user sent (one Query of the agency's invitations, filtered
+    server-side; an agency has few pending invitations at a time)."""
+    return list(Invitation.query(
+        keys.agency_pk(agency_id),
+        Invitation.SK.startswith(keys.INVITATION_PREFIX),
+        filter_condition=(Invitation.status == "pending") & (Invitation.invited_by == user_id),
+        consistent_read=True,
+    ))
+
+
 def get_invitation(agency_id: str, invitation_id: str) -> Invitation | None:
     """An invitation of the agency, or None (one consistent GetItem)."""
     if not invitation_id or len(invitation_id) > 64:
