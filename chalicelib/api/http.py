@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -35,6 +36,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.roles import Principal
+from chalicelib.store.pagination import bound_to
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +132,37 @@ def _authenticate(request: Request, auth: str) -> Principal | None:
     return principal_from_token(token)
 
 
+#: No request body of ours nests deeper than a few levels; far deeper is an attack on the
+#: parser (Python's recursion limit), answered 400 like any unreadable body.
+MAX_JSON_DEPTH = 32
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_json(raw: bytes | None) -> Any:
-    """Decode a JSON body; malformed JSON is a 400, never a 500."""
+    """Decode a JSON body; malformed or absurdly nested JSON is a 400, never a 500."""
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError as exc:
+        raise MalformedRequest("request body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequest("request body is not valid JSON") from exc
+    if _nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise MalformedRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:
@@ -220,6 +245,11 @@ def route(
 
         @wraps(handler)
         def view(**uri_params: Any) -> Response:
+            # Cursors made or read by this request belong to this route's list.
+            with bound_to(f"{method.upper()} {path}"):
+                return answer(**uri_params)
+
+        def answer(**uri_params: Any) -> Response:
             request = bp.current_request
             try:
                 principal = _authenticate(request, auth)
@@ -261,12 +291,17 @@ def route(
     return decorator
 
 
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
 def page_limit(ctx: RequestContext, default: int = 50, maximum: int = 200) -> int:
     """The ``limit`` query parameter, validated."""
     raw = ctx.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then chokes on
+    # or reads as a number (README: non-ASCII digits are a 422).
+    if not _PLAIN_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= maximum:
         raise ValidationFailed(f"limit must be an integer from 1 to {maximum}",
                                details={"field": "limit"})
     return int(raw)
