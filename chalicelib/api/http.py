@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from chalice import Blueprint, CORSConfig, Response
+from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
@@ -100,15 +100,63 @@ class RequestContext:
         return self.principal
 
 
-def _cors() -> CORSConfig:
+# CORS is answered by the app itself, per request, not by Chalice's static CORSConfig: with
+# several configured origins the right ``Access-Control-Allow-Origin`` is the request's own
+# ``Origin`` when it is listed, which a static header cannot say. Preflights are real
+# ``OPTIONS`` routes (one per path), so ``chalice local`` and API Gateway both pass them to
+# the Lambda instead of answering a fixed MOCK (README "CORS").
+CORS_ALLOW_HEADERS = "Accept,Authorization,Content-Type,Idempotency-Key"
+CORS_EXPOSE_HEADERS = "Content-Type,Retry-After"
+CORS_MAX_AGE_SECONDS = 600
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """``Access-Control-*`` headers of an answer to ``request`` (SPEC section 4): ``*`` only
+    when the configured list is ``*``; else the request's ``Origin`` if listed, nothing if
+    not, and ``Vary: Origin`` either way so caches keep answers per origin apart."""
     origins = get_settings().cors_origins
-    origin = "*" if (not origins or "*" in origins or len(origins) > 1) else origins[0]
-    return CORSConfig(
-        allow_origin=origin,
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept"],
-        expose_headers=["Content-Type", "Retry-After"],
-        max_age=600,
-    )
+    if origins == ["*"]:
+        allowed = "*"
+        headers: dict[str, str] = {}
+    else:
+        origin = request.headers.get("origin")
+        allowed = origin if origin is not None and origin in origins else None
+        headers = {"Vary": "Origin"}
+    if allowed is not None:
+        headers.update({"Access-Control-Allow-Origin": allowed,
+                        "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS})
+    return headers
+
+
+def _with_cors(response: Response, request: Request) -> Response:
+    for name, value in cors_headers(request).items():
+        if name == "Vary" and response.headers.get("Vary"):
+            value = f"{response.headers['Vary']}, {value}"
+        response.headers[name] = value
+    return response
+
+
+#: Paths that already have their preflight route (one per path, whatever the blueprint).
+_PREFLIGHT_PATHS: set[str] = set()
+
+
+def _add_preflight(bp: Blueprint, path: str) -> None:
+    if path in _PREFLIGHT_PATHS:
+        return
+    _PREFLIGHT_PATHS.add(path)
+
+    def preflight(**_uri_params: Any) -> Response:
+        request = bp.current_request
+        methods = sorted({spec.method for spec in ROUTES if spec.path == path} | {"OPTIONS"})
+        headers = cors_headers(request)
+        if "Access-Control-Allow-Origin" in headers:
+            headers.update({"Access-Control-Allow-Methods": ",".join(methods),
+                            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                            "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)})
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = f"preflight_{len(_PREFLIGHT_PATHS)}"
+    bp.route(path, methods=["OPTIONS"], content_types=ACCEPTED_CONTENT_TYPES)(preflight)
 
 
 def bearer_token(request: Request) -> str:
@@ -247,7 +295,7 @@ def route(
         def view(**uri_params: Any) -> Response:
             # Cursors made or read by this request belong to this route's list.
             with bound_to(f"{method.upper()} {path}"):
-                return answer(**uri_params)
+                return _with_cors(answer(**uri_params), bp.current_request)
 
         def answer(**uri_params: Any) -> Response:
             request = bp.current_request
@@ -284,8 +332,9 @@ def route(
                     headers={"Content-Type": "application/json"},
                 )
 
-        bp.route(path, methods=[method.upper()], cors=_cors(),
+        bp.route(path, methods=[method.upper()],
                  content_types=ACCEPTED_CONTENT_TYPES)(view)
+        _add_preflight(bp, path)
         return view
 
     return decorator
