@@ -19,8 +19,15 @@ def login(ctx: RequestContext) -> dict[str, Any]:
     """Email and password → access token and user."""
     from chalicelib.services.auth import login as sign_in
 
-    user, token = sign_in(ctx.body.email, ctx.body.password)
+    user, token = sign_in(ctx.body.email, ctx.body.password, source_ip(ctx))
     return {**token, "user": render_user(user)}
+
+
+def source_ip(ctx: RequestContext) -> str | None:
+    """The caller's address as API Gateway saw it (``requestContext.identity.sourceIp``)."""
+    identity = (ctx.request.context or {}).get("identity") or {}
+    address = identity.get("sourceIp")
+    return address if isinstance(address, str) and 0 < len(address) <= 64 else None
 
 
 class AcceptInvitationBody(StrictBody):
