@@ -36,8 +36,9 @@ def own_source_ip(monkeypatch: pytest.MonkeyPatch) -> None:
     from chalice.local import LambdaEventConverter
 
     n = next(_addresses)
-    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP", f"10.{n // 65536 % 256}."
-                                                                   f"{n // 256 % 256}.{n % 256}")
+    # 198.18.0.0/15 is reserved for testing; only the gateway's event carries it.
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP",
+                        f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}")
 
 
 @pytest.fixture(scope="session")
