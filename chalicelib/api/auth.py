@@ -7,7 +7,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
-from chalicelib.api.http import RequestContext, route
+from chalicelib.api.http import RequestContext, bearer_token, route
 from chalicelib.api.models import LoginBody, StrictBody
 from chalicelib.api.render import render_user
 
@@ -19,8 +19,15 @@ def login(ctx: RequestContext) -> dict[str, Any]:
     """Email and password → access token and user."""
     from chalicelib.services.auth import login as sign_in
 
-    user, token = sign_in(ctx.body.email, ctx.body.password)
+    user, token = sign_in(ctx.body.email, ctx.body.password, source_ip(ctx))
     return {**token, "user": render_user(user)}
+
+
+def source_ip(ctx: RequestContext) -> str | None:
+    """The caller's address as API Gateway saw it (``requestContext.identity.sourceIp``)."""
+    identity = (ctx.request.context or {}).get("identity") or {}
+    address = identity.get("sourceIp")
+    return address if isinstance(address, str) and 0 < len(address) <= 64 else None
 
 
 class AcceptInvitationBody(StrictBody):
@@ -38,6 +45,14 @@ def accept_invitation(ctx: RequestContext) -> dict[str, Any]:
 
     user, token = accept(ctx.body.token, ctx.body.password)
     return {**token, "user": render_user(user)}
+
+
+@route(bp, "/v1/auth/logout", "POST", status=204, summary="End this session (204)")
+def logout(ctx: RequestContext) -> None:
+    """The token used is refused from now on; the user's other sessions stay."""
+    from chalicelib.services.sessions import end_session_of
+
+    end_session_of(bearer_token(ctx.request))
 
 
 @route(bp, "/v1/me", "GET", summary="The signed-in user, its role and reach")

@@ -1,9 +1,14 @@
 """HTTP plumbing shared by every blueprint: one ``route`` decorator.
 
 It registers the Chalice route and its OpenAPI entry, authenticates (user bearer token or
-platform key), parses and validates the JSON body with a pydantic model, applies
+platform key), parses and validates the JSON body with a pydantic model, authorizes (the
+route's ``guard``: 404 for what the caller cannot see, 403, 423 while suspended), applies
 ``Idempotency-Key`` replay on money POSTs, calls the handler, and renders the result or the
 error envelope. A bug becomes a 500 with a generic body; no stack trace ever leaves.
+
+Order matters (SPEC section 3): a stored answer is read and replayed only after the caller
+was authenticated and authorized, and only to the caller that stored it (keys are scoped to
+the user, or the platform key, and the concrete route).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
-from chalice import Blueprint, CORSConfig, Response
+from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
@@ -30,6 +36,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.roles import Principal
+from chalicelib.store.pagination import bound_to
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,8 @@ class RequestContext:
     body: Any
     query: dict[str, str]
     idempotency_key: str | None = None
+    #: What the route's guard loaded while authorizing (say, the sub-account), for the handler.
+    authorized: Any = None
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitive."""
@@ -91,18 +100,66 @@ class RequestContext:
         return self.principal
 
 
-def _cors() -> CORSConfig:
+# CORS is answered by the app itself, per request, not by Chalice's static CORSConfig: with
+# several configured origins the right ``Access-Control-Allow-Origin`` is the request's own
+# ``Origin`` when it is listed, which a static header cannot say. Preflights are real
+# ``OPTIONS`` routes (one per path), so ``chalice local`` and API Gateway both pass them to
+# the Lambda instead of answering a fixed MOCK (README "CORS").
+CORS_ALLOW_HEADERS = "Accept,Authorization,Content-Type,Idempotency-Key"
+CORS_EXPOSE_HEADERS = "Content-Type,Retry-After"
+CORS_MAX_AGE_SECONDS = 600
+
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """``Access-Control-*`` headers of an answer to ``request`` (SPEC section 4): ``*`` only
+    when the configured list is ``*``; else the request's ``Origin`` if listed, nothing if
+    not, and ``Vary: Origin`` either way so caches keep answers per origin apart."""
     origins = get_settings().cors_origins
-    origin = "*" if (not origins or "*" in origins or len(origins) > 1) else origins[0]
-    return CORSConfig(
-        allow_origin=origin,
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Accept"],
-        expose_headers=["Content-Type", "Retry-After"],
-        max_age=600,
-    )
+    if origins == ["*"]:
+        allowed = "*"
+        headers: dict[str, str] = {}
+    else:
+        origin = request.headers.get("origin")
+        allowed = origin if origin is not None and origin in origins else None
+        headers = {"Vary": "Origin"}
+    if allowed is not None:
+        headers.update({"Access-Control-Allow-Origin": allowed,
+                        "Access-Control-Expose-Headers": CORS_EXPOSE_HEADERS})
+    return headers
 
 
-def _bearer(request: Request) -> str:
+def _with_cors(response: Response, request: Request) -> Response:
+    for name, value in cors_headers(request).items():
+        if name == "Vary" and response.headers.get("Vary"):
+            value = f"{response.headers['Vary']}, {value}"
+        response.headers[name] = value
+    return response
+
+
+#: Paths that already have their preflight route (one per path, whatever the blueprint).
+_PREFLIGHT_PATHS: set[str] = set()
+
+
+def _add_preflight(bp: Blueprint, path: str) -> None:
+    if path in _PREFLIGHT_PATHS:
+        return
+    _PREFLIGHT_PATHS.add(path)
+
+    def preflight(**_uri_params: Any) -> Response:
+        request = bp.current_request
+        methods = sorted({spec.method for spec in ROUTES if spec.path == path} | {"OPTIONS"})
+        headers = cors_headers(request)
+        if "Access-Control-Allow-Origin" in headers:
+            headers.update({"Access-Control-Allow-Methods": ",".join(methods),
+                            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                            "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)})
+        return Response(body="", status_code=204, headers=headers)
+
+    preflight.__name__ = f"preflight_{len(_PREFLIGHT_PATHS)}"
+    bp.route(path, methods=["OPTIONS"], content_types=ACCEPTED_CONTENT_TYPES)(preflight)
+
+
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -113,7 +170,7 @@ def _bearer(request: Request) -> str:
 def _authenticate(request: Request, auth: str) -> Principal | None:
     if auth == "none":
         return None
-    token = _bearer(request)
+    token = bearer_token(request)
     if auth == "platform":
         if not hmac.compare_digest(token.encode(), get_settings().platform_api_key.encode()):
             raise Unauthenticated("invalid platform key")
@@ -123,14 +180,37 @@ def _authenticate(request: Request, auth: str) -> Principal | None:
     return principal_from_token(token)
 
 
+#: No request body of ours nests deeper than a few levels; far deeper is an attack on the
+#: parser (Python's recursion limit), answered 400 like any unreadable body.
+MAX_JSON_DEPTH = 32
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def parse_json(raw: bytes | None) -> Any:
-    """Decode a JSON body; malformed JSON is a 400, never a 500."""
+    """Decode a JSON body; malformed or absurdly nested JSON is a 400, never a 500."""
     if not raw:
         return {}
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
+    except RecursionError as exc:
+        raise MalformedRequest("request body is nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedRequest("request body is not valid JSON") from exc
+    if _nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise MalformedRequest(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
 def validate(model: type[BaseModel], data: Any) -> BaseModel:
@@ -176,6 +256,14 @@ def _body_hash(raw: bytes | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def idempotency_scope(principal: Principal | None) -> str:
+    """Whose Idempotency-Keys these are: one user (within its agency), or the platform key."""
+    return f"{principal.agency_id}#{principal.user_id}" if principal else "platform"
+
+
+Guard = Callable[..., Any]
+
+
 def route(
     bp: Blueprint,
     path: str,
@@ -186,10 +274,17 @@ def route(
     body: type[BaseModel] | None = None,
     query: tuple[str, ...] = (),
     idempotent: bool = False,
+    guard: Guard | None = None,
     summary: str = "",
     tag: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a JSON route on ``bp``; see the module docstring for what it does."""
+    """Register a JSON route on ``bp``; see the module docstring for what it does.
+
+    ``guard(ctx, **uri_params)`` authorizes before anything else runs (an idempotent route
+    needs one: replay comes after it); what it returns is ``ctx.authorized``.
+    """
+    if idempotent and guard is None and auth == "user":
+        raise ValueError(f"{method} {path}: an idempotent user route needs a guard")
 
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(RouteSpec(path, method.upper(), summary or (handler.__doc__ or "").strip()
@@ -198,6 +293,11 @@ def route(
 
         @wraps(handler)
         def view(**uri_params: Any) -> Response:
+            # Cursors made or read by this request belong to this route's list.
+            with bound_to(f"{method.upper()} {path}"):
+                return _with_cors(answer(**uri_params), bp.current_request)
+
+        def answer(**uri_params: Any) -> Response:
             request = bp.current_request
             try:
                 principal = _authenticate(request, auth)
@@ -207,12 +307,13 @@ def route(
                 params = {k: v for k, v in (request.query_params or {}).items()}
                 key = request.headers.get("idempotency-key") if idempotent else None
                 ctx = RequestContext(request, principal, parsed, params, key)
+                if guard is not None:
+                    ctx.authorized = guard(ctx, **uri_params)
                 if idempotent and key:
                     from chalicelib.services.idempotency import run_idempotent
 
-                    scope = principal.agency_id if principal else "platform"
                     return run_idempotent(
-                        scope=scope,
+                        scope=idempotency_scope(principal),
                         # The concrete resource, not the template: one key sent for two
                         # sub-accounts must not replay the first one's answer.
                         route=f"{method.upper()} {path} {sorted(uri_params.items())}",
@@ -231,11 +332,15 @@ def route(
                     headers={"Content-Type": "application/json"},
                 )
 
-        bp.route(path, methods=[method.upper()], cors=_cors(),
+        bp.route(path, methods=[method.upper()],
                  content_types=ACCEPTED_CONTENT_TYPES)(view)
+        _add_preflight(bp, path)
         return view
 
     return decorator
+
+
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 def page_limit(ctx: RequestContext, default: int = 50, maximum: int = 200) -> int:
@@ -243,7 +348,9 @@ def page_limit(ctx: RequestContext, default: int = 50, maximum: int = 200) -> in
     raw = ctx.query.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then chokes on
+    # or reads as a number (README: non-ASCII digits are a 422).
+    if not _PLAIN_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= maximum:
         raise ValidationFailed(f"limit must be an integer from 1 to {maximum}",
                                details={"field": "limit"})
     return int(raw)

@@ -37,7 +37,8 @@ def build_document() -> dict[str, Any]:
             "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower())}",
             "tags": [spec.tag],
             "responses": {
-                str(spec.status): {
+                str(spec.status): {"description": "done, no content"} if spec.status == 204
+                else {
                     "description": "success",
                     "content": {"application/json": {"schema": {}}},
                 },

@@ -7,8 +7,10 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib.api.guards import purchase_guard
 from chalicelib.api.http import Reply, RequestContext, route
 from chalicelib.api.models import DecimalInput, StrictBody
+from chalicelib.api.render import for_viewer
 from chalicelib.domain.roles import Action
 
 bp = Blueprint(__name__)
@@ -97,23 +99,21 @@ def default_payment_method(ctx: RequestContext, subaccount_id: str,
 
 
 @route(bp, "/v1/subaccounts/{subaccount_id}/purchases", "POST", status=201, body=PurchaseBody,
-       idempotent=True, summary="Buy minutes with a saved card")
+       idempotent=True, guard=purchase_guard, summary="Buy minutes with a saved card")
 def purchase(ctx: RequestContext, subaccount_id: str) -> Reply:
     """201 once credited; 202 while Stripe settles it; 402 ``card_declined``."""
-    from chalicelib.services.access import load_subaccount_with
     from chalicelib.services.payments import purchase_minutes
     from chalicelib.store.keys import payment_profile_sk
 
-    # The sub-account and its payment profile (the saved cards) in one round trip.
-    sub, extra = load_subaccount_with(ctx.user, subaccount_id, Action.PAYMENTS,
-                                      [payment_profile_sk(subaccount_id)])
+    # The guard read the sub-account and its payment profile (the saved cards) together.
+    sub, extra = ctx.authorized
     body: PurchaseBody = ctx.body
     rendered, status = purchase_minutes(
         ctx.user, sub, tier=body.tier, minutes=body.minutes,
         payment_method_id=body.payment_method_id, idempotency_key=ctx.idempotency_key,
         profile=extra.get(payment_profile_sk(subaccount_id)),
     )
-    return Reply(rendered, status)
+    return Reply(for_viewer(ctx.user, rendered), status)  # a client never sees profit_usd
 
 
 # ------------------------------------------------------------------ auto-allocation

@@ -8,7 +8,25 @@ from typing import Any
 from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.money import render_usd
 from chalicelib.domain.plans import PLANS
+from chalicelib.domain.roles import AGENCY_ROLES, Principal
 from chalicelib.store.accounts import Agency, Subaccount, User
+
+#: Answer fields that carry the agency's margin (profit, base cost, held profit).
+MARGIN_FIELDS = frozenset({"profit_usd", "profit_micros", "held_micros", "released_micros",
+                           "base_cost", "base_cost_usd"})
+
+
+def sees_margin(principal: Principal | None) -> bool:
+    """Agency roles and the platform see profit and base cost; clients (sub-account roles)
+    never do (SPEC "Clients never see the agency's margin")."""
+    return principal is None or principal.role in AGENCY_ROLES
+
+
+def for_viewer(principal: Principal | None, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` without its margin fields when ``principal`` is a client: absent, not null."""
+    if sees_margin(principal):
+        return body
+    return {key: value for key, value in body.items() if key not in MARGIN_FIELDS}
 
 
 def iso(moment: datetime | None) -> str | None:

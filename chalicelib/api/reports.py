@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 
 from chalicelib.api.http import Reply, RequestContext, route
+from chalicelib.api.render import sees_margin
 from chalicelib.domain.reporting import (
     csv_filename,
     render_report,
@@ -41,9 +42,11 @@ def list_reports(ctx: RequestContext) -> dict[str, Any] | Reply:
     include_daily = parse_flag(ctx.query.get("daily"), "daily", default=True)
     span, reports = subaccounts_report(ctx.user, ctx.query.get("from"), ctx.query.get("to"),
                                        include_daily=include_daily and not csv_wanted)
+    margin = sees_margin(ctx.user)  # clients get no profit field or column at all
     if csv_wanted:
-        return csv_reply(report_list_csv(reports), csv_filename("subaccounts", span))
-    return render_report_list(reports, span)
+        return csv_reply(report_list_csv(reports, show_margin=margin),
+                         csv_filename("subaccounts", span))
+    return render_report_list(reports, span, show_margin=margin)
 
 
 @route(bp, "/v1/reports/subaccounts/{subaccount_id}", "GET", query=("from", "to"),
@@ -53,6 +56,8 @@ def subaccount_report(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]
     from chalicelib.services.reports import subaccount_report as build
 
     report = build(ctx.user, subaccount_id, ctx.query.get("from"), ctx.query.get("to"))
+    margin = sees_margin(ctx.user)
     if wants_csv(ctx):
-        return csv_reply(report_daily_csv(report), csv_filename(subaccount_id, report.span))
-    return render_report(report)
+        return csv_reply(report_daily_csv(report, show_margin=margin),
+                         csv_filename(subaccount_id, report.span))
+    return render_report(report, show_margin=margin)

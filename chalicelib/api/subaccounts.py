@@ -8,6 +8,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib.api.guards import removal_guard
 from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import DecimalInput, Email, StrictBody
 from chalicelib.api.render import render_subaccount
@@ -140,7 +141,8 @@ def removal_preview(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
 
 
 @route(bp, "/v1/subaccounts/{subaccount_id}/removal", "POST", body=RemovalBody,
-       idempotent=True, summary="Remove a sub-account, moving its minutes and credits out")
+       idempotent=True, guard=removal_guard,
+       summary="Remove a sub-account, moving its minutes and credits out")
 def remove_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: step two of removal (one ledger transaction)."""
     from chalicelib.services.subaccounts import remove_subaccount as remove

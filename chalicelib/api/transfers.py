@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Blueprint
 from pydantic import Field
 
+from chalicelib.api.guards import confirm_guard, quote_guard
 from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import DecimalInput, StrictBody
 
@@ -29,7 +30,7 @@ class ConfirmBody(StrictBody):
 
 
 @route(bp, "/v1/transfers/quotes", "POST", status=201, body=QuoteBody, idempotent=True,
-       summary="Quote a move of minutes or KP credits")
+       guard=quote_guard, summary="Quote a move of minutes or KP credits")
 def create_quote(ctx: RequestContext) -> dict[str, Any]:
     """What the destination will receive, both prices, the USD value, the expiry."""
     from chalicelib.services.moves import quote_move
@@ -40,7 +41,7 @@ def create_quote(ctx: RequestContext) -> dict[str, Any]:
 
 
 @route(bp, "/v1/transfers", "POST", status=201, body=ConfirmBody, idempotent=True,
-       summary="Confirm a quote: move exactly once")
+       guard=confirm_guard, summary="Confirm a quote: move exactly once")
 def confirm_transfer(ctx: RequestContext) -> dict[str, Any]:
     """Execute the quote; stale, expired or used quotes answer 409."""
     from chalicelib.services.moves import confirm_move

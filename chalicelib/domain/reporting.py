@@ -205,9 +205,19 @@ def _calls(counters: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
-def render_daily_entry(day: date, counters: Mapping[str, int]) -> dict[str, Any]:
+#: Report fields and CSV columns that carry the agency's margin: agency roles only (SPEC
+#: "Clients never see the agency's margin"). For sub-account roles they are left out, not null.
+MARGIN_FIELDS = frozenset({"profit_usd"})
+
+
+def _without_margin(row: dict[str, Any], show_margin: bool) -> dict[str, Any]:
+    return row if show_margin else {k: v for k, v in row.items() if k not in MARGIN_FIELDS}
+
+
+def render_daily_entry(day: date, counters: Mapping[str, int], *,
+                       show_margin: bool = True) -> dict[str, Any]:
     """One day of the series: minutes (and seconds), call count, USD figures."""
-    return {
+    return _without_margin({
         "date": day.isoformat(),
         "minutes_used": _minutes(counters),
         "seconds_used": _seconds(counters),
@@ -215,11 +225,11 @@ def render_daily_entry(day: date, counters: Mapping[str, int]) -> dict[str, Any]
         "spent_usd": render_usd(counters["spent_micros"]),
         "purchases_usd": render_usd(counters["purchases_micros"]),
         "profit_usd": render_usd(counters["profit_micros"]),
-    }
+    }, show_margin)
 
 
-def render_report(report: SubaccountReport) -> dict[str, Any]:
-    """The SPEC report row of one sub-account."""
+def render_report(report: SubaccountReport, *, show_margin: bool = True) -> dict[str, Any]:
+    """The SPEC report row of one sub-account (``profit_usd`` only with ``show_margin``)."""
     totals = report.totals
     row: dict[str, Any] = {
         "subaccount_id": report.facts.subaccount_id,
@@ -239,15 +249,18 @@ def render_report(report: SubaccountReport) -> dict[str, Any]:
         "wallet_balance_usd": render_usd(report.wallet_micros),
         "next_billing_date": report.next_billing_date.isoformat(),
     }
+    row = _without_margin(row, show_margin)
     if report.include_daily:
-        row["daily"] = [render_daily_entry(day, counters) for day, counters in report.daily]
+        row["daily"] = [render_daily_entry(day, counters, show_margin=show_margin)
+                        for day, counters in report.daily]
     return row
 
 
-def render_totals(reports: Sequence[SubaccountReport]) -> dict[str, Any]:
+def render_totals(reports: Sequence[SubaccountReport], *,
+                  show_margin: bool = True) -> dict[str, Any]:
     """The ``totals`` of the list route: integer sums over the rows, rendered once."""
     totals = sum_counters(report.totals for report in reports)
-    return {
+    return _without_margin({
         "minutes_used": _minutes(totals),
         "seconds_used": _seconds(totals),
         "shortfall_seconds": totals["shortfall_seconds"],
@@ -257,17 +270,18 @@ def render_totals(reports: Sequence[SubaccountReport]) -> dict[str, Any]:
         "profit_usd": render_usd(totals["profit_micros"]),
         "refunds_usd": render_usd(totals["refunds_micros"]),
         "wallet_balance_usd": render_usd(sum(report.wallet_micros for report in reports)),
-    }
+    }, show_margin)
 
 
-def render_report_list(reports: Sequence[SubaccountReport], span: DateRange) -> dict[str, Any]:
+def render_report_list(reports: Sequence[SubaccountReport], span: DateRange, *,
+                       show_margin: bool = True) -> dict[str, Any]:
     """The list route's answer: ``{from, to, timezone, subaccounts, totals}``."""
     return {
         "from": span.start.isoformat(),
         "to": span.end.isoformat(),
         "timezone": span.timezone,
-        "subaccounts": [render_report(report) for report in reports],
-        "totals": render_totals(reports),
+        "subaccounts": [render_report(report, show_margin=show_margin) for report in reports],
+        "totals": render_totals(reports, show_margin=show_margin),
     }
 
 
@@ -321,15 +335,18 @@ def _figures(counters: Mapping[str, int]) -> list[str | int]:
     ]
 
 
-def _write_csv(header: Sequence[str], rows: Iterable[Sequence[str | int]]) -> str:
+def _write_csv(header: Sequence[str], rows: Iterable[Sequence[str | int]],
+               show_margin: bool) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: quoting where needed, CRLF line ends
-    writer.writerow(header)
-    writer.writerows(rows)
+    # Margin columns are dropped from the header and every row alike (absent, not blank).
+    kept = [i for i, name in enumerate(header) if show_margin or name not in MARGIN_FIELDS]
+    writer.writerow([header[i] for i in kept])
+    writer.writerows([row[i] for i in kept] for row in rows)
     return buffer.getvalue()
 
 
-def report_list_csv(reports: Sequence[SubaccountReport]) -> str:
+def report_list_csv(reports: Sequence[SubaccountReport], *, show_margin: bool = True) -> str:
     """The list report as CSV: a header, then one row per sub-account (no totals row)."""
     return _write_csv(LIST_CSV_COLUMNS, (
         [
@@ -342,15 +359,15 @@ def report_list_csv(reports: Sequence[SubaccountReport]) -> str:
             report.next_billing_date.isoformat(),
         ]
         for report in reports
-    ))
+    ), show_margin)
 
 
-def report_daily_csv(report: SubaccountReport) -> str:
+def report_daily_csv(report: SubaccountReport, *, show_margin: bool = True) -> str:
     """One sub-account's report as CSV: a header, then one row per day of the range."""
     return _write_csv(DAILY_CSV_COLUMNS, (
         [report.facts.subaccount_id, day.isoformat(), *_figures(counters)]
         for day, counters in report.daily
-    ))
+    ), show_margin)
 
 
 def csv_filename(kind: str, span: DateRange) -> str:

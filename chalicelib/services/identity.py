@@ -8,6 +8,7 @@ so a failed write never mails a token that does not exist.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from chalicelib.store.identity import (
     get_invitation_token,
     invitation_epoch,
     pending_invitations,
+    pending_invitations_sent_by,
 )
 from chalicelib.store.pagination import decode_cursor, encode_cursor
 from chalicelib.store.transact import Op, check, commit, delete, save, update
@@ -298,21 +300,7 @@ def revoke_invitation(principal: Principal, invitation_id: str) -> None:
     """
     authorize_agency(principal, Action.MANAGE_USERS)
     invitation = _pending_invitation(principal, invitation_id)
-    moment = now()
-    commit([
-        update(invitation, [Invitation.status.set("revoked"), Invitation.revoked_at.set(moment)],
-               condition=(Invitation.status == "pending")
-               & (Invitation.token_hash == invitation.token_hash),
-               error=_concurrent()),
-        delete(InvitationToken(*InvitationToken.key(invitation.token_hash))),
-        delete(EmailClaim(keys.email_pk(invitation.email), "EMAIL"),
-               condition=(EmailClaim.owner_type == invitation.claim_owner_type)
-               & (EmailClaim.owner_id == invitation.invitation_id),
-               error=_concurrent()),
-        audit_op(principal.agency_id, principal.user_id, "invitation.revoked",
-                 target=invitation.invitation_id, before=_invitation_summary(invitation),
-                 at=moment),
-    ])
+    commit(_revocation_ops(principal, invitation, now()))
 
 
 def accept_invitation(token: str, password: str) -> tuple[User, dict[str, Any]]:
@@ -364,6 +352,9 @@ def accept_invitation(token: str, password: str) -> tuple[User, dict[str, Any]]:
                error=invitation_not_found()),
         delete(token_item, condition=InvitationToken.PK.exists(), error=invitation_not_found()),
         check(agency, Agency.status == "active", closed),
+        # A removed inviter's invitations are revoked; this holds even if that was cut short.
+        check(User(keys.agency_pk(invitation.agency_id), keys.user_sk(invitation.invited_by)),
+              User.status == "active", invitation_not_found()),
         audit_op(invitation.agency_id, user_id, "invitation.accepted",
                  target=invitation.invitation_id, after=_invitation_summary(invitation),
                  at=moment),
@@ -435,8 +426,9 @@ def change_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
     if before == after:
         return target
     commit([
+        # A new role or reach ends the user's sessions (SPEC "Sessions"): it signs in again.
         update(target, [User.role.set(role.value), User.access_all.set(access_all),
-                        User.subaccount_ids.set(ids)],
+                        User.subaccount_ids.set(ids), User.token_generation.add(1)],
                condition=(User.status == "active") & (User.role == target.role),
                error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "user.access_changed",
@@ -447,11 +439,59 @@ def change_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
 
 
 def remove_user(principal: Principal, user_id: str) -> None:
-    """Remove a user (never the owner): its tokens die at once and its email is free again."""
+    """Remove a user (never the owner): its tokens die at once, its email is free again and
+    the invitations it sent that are still pending are revoked (SPEC "Invitations").
+
+    The user goes first, in its own transaction; its invitations follow in chunks (one
+    transaction each, sized for DynamoDB's 100 items). Should that be cut short, accepting
+    such an invitation still fails: acceptance requires its inviter to be active.
+    """
     authorize_agency(principal, Action.MANAGE_USERS)
     target = _get_user(principal.agency_id, user_id)
     if target.role == Role.AGENCY_OWNER:
         raise _owner_protected()
+    _remove_user_item(principal, target)
+    _revoke_invitations_sent_by(principal, target.user_id)
+
+
+#: Pending invitations revoked per transaction (3 items each plus an audit event).
+_REVOCATIONS_PER_COMMIT = 20
+
+
+def _revocation_ops(principal: Principal, invitation: Invitation, moment: datetime
+                    ) -> list[Op]:
+    """The writes that revoke one pending invitation: status, token, email claim, audit."""
+    return [
+        update(invitation, [Invitation.status.set("revoked"), Invitation.revoked_at.set(moment)],
+               condition=(Invitation.status == "pending")
+               & (Invitation.token_hash == invitation.token_hash),
+               error=_concurrent()),
+        delete(InvitationToken(*InvitationToken.key(invitation.token_hash))),
+        delete(EmailClaim(keys.email_pk(invitation.email), "EMAIL"),
+               condition=(EmailClaim.owner_type == invitation.claim_owner_type)
+               & (EmailClaim.owner_id == invitation.invitation_id),
+               error=_concurrent()),
+        audit_op(principal.agency_id, principal.user_id, "invitation.revoked",
+                 target=invitation.invitation_id, before=_invitation_summary(invitation),
+                 at=moment),
+    ]
+
+
+def _revoke_invitations_sent_by(principal: Principal, user_id: str) -> None:
+    pending = pending_invitations_sent_by(principal.agency_id, user_id)
+    moment = now()
+    for start in range(0, len(pending), _REVOCATIONS_PER_COMMIT):
+        chunk = pending[start:start + _REVOCATIONS_PER_COMMIT]
+        try:
+            commit([op for inv in chunk for op in _revocation_ops(principal, inv, moment)])
+        except Conflict:
+            # One of them was accepted, resent or revoked meanwhile: go one by one.
+            for invitation in chunk:
+                with contextlib.suppress(Conflict):
+                    commit(_revocation_ops(principal, invitation, moment))
+
+
+def _remove_user_item(principal: Principal, target: User) -> None:
     commit([
         update(target, [User.status.set("removed"), User.token_generation.add(1)],
                condition=(User.status == "active") & (User.role != Role.AGENCY_OWNER.value),
@@ -607,12 +647,13 @@ def transfer_ownership(principal: Principal, user_id: str) -> OwnershipTransfer:
                condition=(Agency.owner_user_id == principal.user_id)
                & (Agency.status == "active"),
                error=_concurrent()),
+        # Both users' sessions end (SPEC "Sessions"): each signs in again with its new role.
         update(owner, [User.role.set(Role.AGENCY_ADMIN.value), User.access_all.set(True),
-                       User.subaccount_ids.set([])],
+                       User.subaccount_ids.set([]), User.token_generation.add(1)],
                condition=(User.role == Role.AGENCY_OWNER.value) & (User.status == "active"),
                error=_concurrent()),
         update(target, [User.role.set(Role.AGENCY_OWNER.value), User.access_all.set(True),
-                        User.subaccount_ids.set([])],
+                        User.subaccount_ids.set([]), User.token_generation.add(1)],
                condition=(User.role == target.role) & (User.status == "active"),
                error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "agency.ownership_transferred",

@@ -40,13 +40,22 @@ def notify(agency_id: str, kind: str, message: str, *, subaccount_id: str | None
     op.item.save()
 
 
-def render_notification(item: Notification) -> dict[str, Any]:
-    """API shape of a notification."""
+#: ``data`` keys that carry the agency's margin: never shown to sub-account roles.
+MARGIN_DATA_KEYS = frozenset({"held_micros", "released_micros", "profit_micros",
+                              "profit_usd", "base_cost", "base_cost_usd"})
+
+
+def render_notification(item: Notification, *, show_margin: bool = True) -> dict[str, Any]:
+    """API shape of a notification; without margin figures in ``data`` for clients (a
+    second line of defence: the kinds that carry them are agency-level anyway)."""
+    data = dict(item.data or {})
+    if not show_margin:
+        data = {key: value for key, value in data.items() if key not in MARGIN_DATA_KEYS}
     return {
         "id": item.notification_id,
         "type": item.type,
         "message": item.message,
         "subaccount_id": item.subaccount_id,
-        "data": item.data or {},
+        "data": data,
         "created_at": item.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

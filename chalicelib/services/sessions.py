@@ -1,12 +1,15 @@
 """Access tokens: signed JWTs (PyJWT, HS256) whose claims are re-checked on every request.
 
-The token names the user and its agency; the user row is read on every request (one
-BatchGetItem with the agency) so a removed user, a changed role, a closed agency or a bumped
-``token_generation`` takes effect at once instead of when the token expires.
+The token names the user, its agency and its session (``jti``, random per sign-in); the user
+row is read on every request, with the agency and the session's logout marker, in one
+strongly consistent BatchGetItem, so a logout, a removed user, a changed role or access, an
+ownership transfer (both users bump ``token_generation``) or a closed agency takes effect at
+the very next request instead of when the token expires.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -19,6 +22,7 @@ from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, User
 from chalicelib.store.base import read_items
+from chalicelib.store.identity import EndedSession, end_session, ended_session_key
 
 ALGORITHM = "HS256"
 ISSUER = "agency-accounts"
@@ -33,6 +37,7 @@ def issue_token(user: User) -> dict[str, Any]:
         "sub": user.user_id,
         "agency": user.agency_id,
         "gen": user.token_generation or 0,
+        "jti": secrets.token_hex(16),  # this session: logout ends it alone
         "iat": now,
         "exp": now + settings.access_token_ttl_seconds,
     }
@@ -57,29 +62,52 @@ def principal_of(user: User, agency: Agency | None = None) -> Principal:
     )
 
 
-def principal_from_token(token: str) -> Principal:
-    """Verify a bearer token and load its user; any doubt is a 401."""
+def _verified_claims(token: str) -> dict[str, Any]:
+    """The claims of a token we signed and that has not expired; any doubt is a 401."""
     try:
         claims = jwt.decode(
             token,
             get_settings().jwt_secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            # No jti, no session to end: tokens from before sessions existed are refused.
+            options={"require": ["exp", "iat", "sub", "iss", "jti"]},
         )
     except jwt.PyJWTError as exc:
         raise Unauthenticated("invalid or expired token") from exc
-    agency_id, user_id = claims.get("agency"), claims.get("sub")
-    if not isinstance(agency_id, str) or not isinstance(user_id, str):
+    agency_id, user_id, session_id = claims.get("agency"), claims.get("sub"), claims.get("jti")
+    if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in (agency_id, user_id,
+                                                                   session_id)):
         raise Unauthenticated("invalid token")
-    items = read_items([(keys.agency_pk(agency_id), keys.AGENCY_SK),
-                        (keys.agency_pk(agency_id), keys.user_sk(user_id))], consistent=False)
-    user = items.get((keys.agency_pk(agency_id), keys.user_sk(user_id)))
-    agency = items.get((keys.agency_pk(agency_id), keys.AGENCY_SK))
+    return claims
+
+
+def principal_from_token(token: str) -> Principal:
+    """Verify a bearer token and load its user; any doubt is a 401.
+
+    One BatchGetItem, strongly consistent (SPEC "Sessions"): a logout or a revocation
+    committed just before this request is always seen.
+    """
+    claims = _verified_claims(token)
+    agency_id, user_id = claims["agency"], claims["sub"]
+    agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
+    user_key = (keys.agency_pk(agency_id), keys.user_sk(user_id))
+    ended_key = ended_session_key(agency_id, claims["jti"])
+    items = read_items([agency_key, user_key, ended_key], consistent=True)
+    user, agency = items.get(user_key), items.get(agency_key)
     if not isinstance(user, User) or not isinstance(agency, Agency):
         raise Unauthenticated("invalid token")
     if user.status != "active" or agency.status != "active":
         raise Unauthenticated("this login is no longer active")
     if (user.token_generation or 0) != claims.get("gen", 0):
         raise Unauthenticated("this token was revoked")
+    if isinstance(items.get(ended_key), EndedSession):
+        raise Unauthenticated("this session has ended")
     return principal_of(user, agency)
+
+
+def end_session_of(token: str) -> None:
+    """Logout: the session of ``token`` (already checked by the route) ends at once. The
+    user's other sessions stay (README "Sessions")."""
+    claims = _verified_claims(token)
+    end_session(claims["agency"], claims["sub"], claims["jti"], int(claims["exp"]))

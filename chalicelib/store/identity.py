@@ -83,6 +83,41 @@ class LoginThrottle(TableItem, discriminator="LoginThrottle"):
     window_start = IntegerAttribute()
 
 
+class EndedSession(TableItem, discriminator="EndedSession"):
+    """PK: ``AGENCY#<aid>`` / SK: ``LOGOUT#<session id>``. A session ended by logout.
+
+    Its token is refused from then on; ``expires_at`` (TTL) is the token's own expiry, after
+    which the token is refused anyway and the item may go.
+    """
+
+    user_id = UnicodeAttribute()
+
+
+def ended_session_key(agency_id: str, session_id: str) -> tuple[str, str]:
+    """Primary key of an ended session (read by the session check with the user)."""
+    return keys.agency_pk(agency_id), keys.ended_session_sk(session_id)
+
+
+def end_session(agency_id: str, user_id: str, session_id: str, token_expiry: int) -> None:
+    """Record that a session ended (idempotent: ending it again changes nothing)."""
+    try:
+        EndedSession(*ended_session_key(agency_id, session_id), user_id=user_id,
+                     expires_at=token_expiry).save()
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the database is unavailable") from exc
+
+
+def pending_invitations_sent_by(agency_id: str, user_id: str) -> list[Invitation]:
+    """Every pending invitation a user sent (one Query of the agency's invitations, filtered
+    server-side; an agency has few pending invitations at a time)."""
+    return list(Invitation.query(
+        keys.agency_pk(agency_id),
+        Invitation.SK.startswith(keys.INVITATION_PREFIX),
+        filter_condition=(Invitation.status == "pending") & (Invitation.invited_by == user_id),
+        consistent_read=True,
+    ))
+
+
 def get_invitation(agency_id: str, invitation_id: str) -> Invitation | None:
     """An invitation of the agency, or None (one consistent GetItem)."""
     if not invitation_id or len(invitation_id) > 64:
@@ -171,6 +206,38 @@ def record_login_failure(email: str, now_epoch: int, window_seconds: int) -> Non
 
 def reserve_login_attempt(email: str, now_epoch: int, window_seconds: int,
                           max_failures: int, known: LoginThrottle | None = None) -> bool:
+    """The per-email reservation (see ``_reserve_attempt``)."""
+    return _reserve_attempt(keys.throttle_pk(email), now_epoch, window_seconds, max_failures,
+                            known)
+
+
+def ip_throttle_key(source_ip: str) -> tuple[str, str]:
+    """Key of the failed-login counter of a source IP."""
+    return keys.ip_throttle_pk(source_ip), LOGIN_THROTTLE_SK
+
+
+def reserve_ip_login_attempt(source_ip: str, now_epoch: int, window_seconds: int,
+                             max_failures: int, known: LoginThrottle | None = None) -> bool:
+    """The per-source-IP reservation (see ``_reserve_attempt``)."""
+    return _reserve_attempt(keys.ip_throttle_pk(source_ip), now_epoch, window_seconds,
+                            max_failures, known)
+
+
+def release_ip_login_attempt(source_ip: str, now_epoch: int, window_seconds: int) -> None:
+    """Give back this attempt's reservation after a successful sign-in: successes do not
+    count against the address, and the failures of others behind it stay counted."""
+    item = LoginThrottle(*ip_throttle_key(source_ip))
+    try:
+        item.update(actions=[LoginThrottle.failures.add(-1)],
+                    condition=(LoginThrottle.failures > 0)
+                    & (LoginThrottle.window_start > now_epoch - window_seconds))
+    except UpdateError as exc:
+        if not _condition_failed(exc):  # a new window began meanwhile: nothing to give back
+            raise StorageUnavailable("the database is unavailable") from exc
+
+
+def _reserve_attempt(pk: str, now_epoch: int, window_seconds: int,
+                     max_failures: int, known: LoginThrottle | None = None) -> bool:
     """Count this attempt as a failure BEFORE the password is checked; False when the email
     already used its ``max_failures`` attempts in the open window.
 
@@ -179,7 +246,7 @@ def reserve_login_attempt(email: str, now_epoch: int, window_seconds: int,
     A successful sign-in then clears the count. ``known`` (the row as just read, or None)
     only picks which write to try first: one write in the common case.
     """
-    item = LoginThrottle(keys.throttle_pk(email), LOGIN_THROTTLE_SK)
+    item = LoginThrottle(pk, LOGIN_THROTTLE_SK)
     window_open = known is not None and known.window_start > now_epoch - window_seconds
     for attempt in range(3):
         if attempt > 0 or window_open:  # else no open window was seen: start one (put)
@@ -193,7 +260,7 @@ def reserve_login_attempt(email: str, now_epoch: int, window_seconds: int,
             except UpdateError as exc:
                 if not _condition_failed(exc):
                     raise StorageUnavailable("the database is unavailable") from exc
-        fresh = LoginThrottle(keys.throttle_pk(email), LOGIN_THROTTLE_SK, failures=1,
+        fresh = LoginThrottle(pk, LOGIN_THROTTLE_SK, failures=1,
                               window_start=now_epoch, expires_at=now_epoch + window_seconds)
         try:
             fresh.save(condition=LoginThrottle.PK.does_not_exist()

@@ -12,6 +12,8 @@ tenant. Shapes (PK / SK):
 - invitation             ``AGENCY#<aid>`` / ``INVITE#<iid>``
 - invitation token       ``INVTOKEN#<sha256>`` / ``INVTOKEN``
 - login throttle         ``THROTTLE#<lower email>`` / ``LOGIN``
+- login throttle per IP  ``THROTTLE#IP#<source ip>`` / ``LOGIN``
+- ended session          ``AGENCY#<aid>`` / ``LOGOUT#<session id>``  (TTL: the token's expiry)
 - ledger balance         ``ACCT#<aid>#<account>`` / ``BAL#<asset>``
 - ledger entry           ``ACCT#<aid>#<account>`` / ``ENTRY#<iso time>#<txid>#<n>``
 - ledger transaction     ``TX#<aid>#<txid>`` / ``TX``
@@ -71,6 +73,12 @@ def user_sk(user_id: str) -> str:
 USER_PREFIX = "USER#"
 
 
+def ended_session_sk(session_id: str) -> str:
+    """Sort key of a logged-out session (its token's ``jti``) in its agency's partition: read
+    with the user and the agency in the session check's one BatchGetItem."""
+    return f"LOGOUT#{session_id}"
+
+
 def email_pk(email: str) -> str:
     """System-wide claim on an email (users, pending invitations, sub-account logins)."""
     return f"EMAIL#{email.strip().lower()}"
@@ -87,6 +95,11 @@ INVITATION_PREFIX = "INVITE#"
 def invitation_token_pk(token_hash: str) -> str:
     """Lookup of an invitation by the SHA-256 of its token (the token itself is never stored)."""
     return f"INVTOKEN#{token_hash}"
+
+
+def ip_throttle_pk(source_ip: str) -> str:
+    """Failed sign-ins from one source IP (any email)."""
+    return f"THROTTLE#IP#{source_ip}"
 
 
 def throttle_pk(email: str) -> str:

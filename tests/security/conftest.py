@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,22 @@ def cheap_password_hashing() -> Iterator[None]:
         patch.setattr(passwords, "_hasher",
                       PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
         yield
+
+
+_addresses = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def own_source_ip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test signs in from its own address: the per-IP login limit (20 failures in 15
+    minutes) must not carry one test's failed sign-ins into the next through a module-wide
+    world. Tests about that limit choose their addresses themselves."""
+    from chalice.local import LambdaEventConverter
+
+    n = next(_addresses)
+    # 198.18.0.0/15 is reserved for testing; only the gateway's event carries it.
+    monkeypatch.setattr(LambdaEventConverter, "LOCAL_SOURCE_IP",
+                        f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}")
 
 
 @pytest.fixture(scope="session")

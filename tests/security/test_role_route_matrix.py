@@ -272,6 +272,20 @@ def login(w: World, caller: str, ok: bool) -> Req:
     return Req("/v1/auth/login", {"email": w.a.owner_email, "password": w.a.owner_password})
 
 
+def logout(w: World, caller: str, ok: bool) -> Req:
+    """A session of its own for each caller: logging out must not end the world's tokens."""
+    from tests.helpers import login as sign_in
+
+    if caller == "anonymous":
+        return Req("/v1/auth/logout")
+    if caller == "owner":
+        email, password = w.a.owner_email, w.a.owner_password
+    else:
+        member = w.b_admin if caller == "other_agency" else w.members[caller]
+        email, password = member.email, member.password
+    return Req("/v1/auth/logout", token=sign_in(w.client, email, password))
+
+
 def accept_invitation(w: World, caller: str, ok: bool) -> Req:
     email = fresh_email("acceptor")
     assert invite(w.client, w.a.owner_token, email, "agency_member").status == 201
@@ -381,6 +395,7 @@ ROWS: list[Row] = [
     Row("GET", "/v1/openapi.json", fixed("/v1/openapi.json"), public(200)),
     Row("POST", "/v1/auth/login", login, public(200)),
     Row("POST", "/v1/auth/invitations/accept", accept_invitation, public(200)),
+    Row("POST", "/v1/auth/logout", logout, _cols(204, 204, 204, 204, 204, 401, 204)),
     Row("POST", "/v1/stripe/webhook",
         lambda w, c, ok: Req("/v1/stripe/webhook", {"id": "evt_x", "type": "charge.refunded"},
                              {"Stripe-Signature": "t=1,v1=00"}),

@@ -56,7 +56,10 @@ const context = {
   },
 };
 
-function signOut() {
+async function signOut() {
+  // End this session on the server too (a copied token stops working), then forget it here.
+  // Best effort: a 401 (already ended) or an unreachable API still signs out locally.
+  await api.post("/v1/auth/logout").catch(() => {});
   saveSession(null);
   context.reset();
   go("login");

@@ -254,12 +254,13 @@ class TestPendingList:
         assert sorted(seen) == sorted(ids[2:])
         assert second.body["next_cursor"] is None
 
-    def test_bad_limit_and_forged_cursor_are_422(self, app_client) -> None:
+    def test_bad_limit_is_422_and_forged_cursor_is_400(self, app_client) -> None:
         agency = create_agency(app_client)
         assert call(app_client, "GET", "/v1/invitations?limit=0",
                     token=agency.owner_token).status == 422
+        # SPEC section 3: cursors are opaque and signed; a changed one → 400.
         assert call(app_client, "GET", "/v1/invitations?cursor=garbage",
-                    token=agency.owner_token).status == 422
+                    token=agency.owner_token).status == 400
 
 
 class TestSubaccountLoginInvitation:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, reset_table
 from tests.e2e.identity.support import Member, fresh_email, invite, join
-from tests.helpers import call, create_agency
+from tests.helpers import call, create_agency, login
 
 CALLERS = ("owner", "agency_admin", "agency_member", "subaccount_admin", "subaccount_member",
            "anonymous", "other_agency_admin")
@@ -33,6 +33,7 @@ class World:
     tokens: dict[str, str | None]
     members: dict[str, Member]
     shared: dict[str, str]
+    credentials: dict[str, tuple[str, str]]  # caller → (email, password)
 
     @property
     def owner_token(self) -> str:
@@ -59,7 +60,10 @@ def world() -> Iterator[World]:
         other_admin = join(client, b.owner_token, "agency_admin")
         tokens: dict[str, str | None] = {role: m.token for role, m in members.items()}
         tokens.update(owner=a.owner_token, anonymous=None, other_agency_admin=other_admin.token)
-        yield World(client, a.agency_id, tokens, members, {})
+        credentials = {role: (m.email, m.password) for role, m in members.items()}
+        credentials.update(owner=(a.owner_email, a.owner_password),
+                           other_agency_admin=(other_admin.email, other_admin.password))
+        yield World(client, a.agency_id, tokens, members, {}, credentials)
 
 
 Request = tuple[str, str, Any]  # method, path, body
@@ -104,6 +108,7 @@ class Row:
     build: Callable[[World, bool], Request]  # (world, fresh target needed)
     expected: dict[str, int]
     owner_override: Callable[[World], tuple[str, Request]] | None = None
+    own_session: bool = False  # each caller signs in anew (logout must spare the world)
 
 
 def _statuses(owner: int, admin: int, member: int, sub_admin: int, sub_member: int,
@@ -146,6 +151,8 @@ ROWS = [
     Row("POST /v1/invitations/{id}/resend",
         lambda w, fresh: ("POST", f"/v1/invitations/{_invitation(w, fresh)}/resend", None),
         _statuses(200, 200, 403, 403, 403, 401, 404)),
+    Row("POST /v1/auth/logout", lambda w, fresh: ("POST", "/v1/auth/logout", None),
+        _statuses(204, 204, 204, 204, 204, 401, 204), own_session=True),
     Row("DELETE /v1/invitations/{id}",
         lambda w, fresh: ("DELETE", f"/v1/invitations/{_invitation(w, fresh)}", None),
         _statuses(204, 204, 403, 403, 403, 401, 404)),
@@ -156,6 +163,9 @@ ROWS = [
 @pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
 def test_role_matrix(world: World, row: Row, caller: str) -> None:
     token = world.tokens[caller]
+    if row.own_session and token is not None:
+        email, password = world.credentials[caller]
+        token = login(world.client, email, password)
     if caller == "owner" and row.owner_override is not None:
         token, (method, path, body) = row.owner_override(world)
     else:

@@ -11,7 +11,7 @@ from tests.e2e.identity.support import (
     join,
     token_from_outbox,
 )
-from tests.helpers import call, create_agency
+from tests.helpers import call, create_agency, login
 
 
 class TestListUsers:
@@ -51,7 +51,10 @@ class TestChangeUser:
         assert changed.status == 200
         assert changed.body["role"] == "subaccount_member"
         assert changed.body["subaccount_ids"] == [sid]
-        me = call(app_client, "GET", "/v1/me", token=member.token)  # same token, new role
+        # SPEC "Sessions": the change ends the member's sessions; signed in again, new role.
+        assert call(app_client, "GET", "/v1/me", token=member.token).status == 401
+        fresh = login(app_client, member.email, member.password)
+        me = call(app_client, "GET", "/v1/me", token=fresh)
         assert me.body["role"] == "subaccount_member"
         assert me.body["accessible_subaccount_ids"] == [sid]
         back = call(app_client, "PATCH", f"/v1/users/{member.user_id}", token=admin.token,
