@@ -527,11 +527,15 @@ def failure_error(purchase: Purchase) -> DomainError:
 # ---------------------------------------------------------------- purchases
 
 
-def purchase_id_for(agency_id: str, subaccount_id: str, idempotency_key: str | None) -> str:
-    """Deterministic from the caller's Idempotency-Key (a retry is the same purchase)."""
+def purchase_id_for(agency_id: str, subaccount_id: str, caller_id: str,
+                    idempotency_key: str | None) -> str:
+    """Deterministic from the caller and its Idempotency-Key: a retry by the same caller is
+    the same purchase; the same key from another user is another purchase (SPEC: keys are
+    scoped to the caller)."""
     if not idempotency_key:
         return f"pur_{uuid.uuid4().hex[:24]}"
-    digest = hashlib.sha256(f"{agency_id}\n{subaccount_id}\n{idempotency_key}".encode())
+    digest = hashlib.sha256(
+        f"{agency_id}\n{subaccount_id}\n{caller_id}\n{idempotency_key}".encode())
     return f"pur_{digest.hexdigest()[:24]}"
 
 
@@ -596,7 +600,8 @@ def purchase_minutes(principal: Principal, sub: Subaccount, *, tier: object, min
     card = chargeable_card(profile, payment_method_id)
     if profile is None:  # pragma: no cover - chargeable_card refused already
         raise NoPaymentMethod("this sub-account has no saved card")
-    purchase_id = purchase_id_for(sub.agency_id, sub.subaccount_id, idempotency_key)
+    purchase_id = purchase_id_for(sub.agency_id, sub.subaccount_id, principal.user_id,
+                                  idempotency_key)
     seconds = count * SECONDS_PER_MINUTE
     purchase = new_purchase(
         agency_id=sub.agency_id, purchase_id=purchase_id, source="purchase",

@@ -105,3 +105,21 @@ def test_a_removal_retried_with_its_key_still_replays(app_client: Any) -> None:
                  token=agency.owner_token, body=body, headers=headers)
     assert first.status == again.status == 200, (first.body, again.body)
     assert again.body == first.body
+
+
+def test_the_same_purchase_key_from_another_user_is_another_purchase(
+        app_client: Any, stripe_emulator: str) -> None:
+    """SPEC section 3: the same key from another caller is another request, so another user's
+    purchase with the same key on the same sub-account is charged and credited on its own."""
+    agency = create_agency(app_client)
+    sid = new_subaccount(app_client, agency)
+    add_card(app_client, agency.owner_token, sid)
+    admin = join(app_client, agency.owner_token, "agency_admin")
+    owners = buy(app_client, agency.owner_token, sid, minutes=10, key="same-key")
+    admins = buy(app_client, admin.token, sid, minutes=10, key="same-key")
+    assert owners.status == admins.status == 201, (owners.body, admins.body)
+    assert admins.body["id"] != owners.body["id"]
+    assert admins.body["payment_intent_id"] != owners.body["payment_intent_id"]
+    assert _purchases_of(agency.agency_id) == 2
+    wallet = call(app_client, "GET", f"/v1/subaccounts/{sid}/wallet", token=agency.owner_token)
+    assert wallet.body["premium_seconds"] + wallet.body["basic_seconds"] == 2 * 10 * 60

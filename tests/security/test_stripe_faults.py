@@ -70,7 +70,8 @@ class Shop:
         from chalicelib.store.payments import get_purchase
 
         return get_purchase(self.agency.agency_id,
-                            purchase_id_for(self.agency.agency_id, sid, key))
+                            purchase_id_for(self.agency.agency_id, sid, self.agency.owner_id,
+                                            key))
 
     def charges_for(self, sid: str, key: str) -> set[str]:
         """Succeeded PaymentIntents Stripe holds for that purchase."""
