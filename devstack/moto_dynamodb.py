@@ -1,4 +1,4 @@
-"""Two fixes to moto's DynamoDB emulator, applied where we start it (tests, ``make run``).
+"""Fixes to moto's DynamoDB emulator, applied where we start it (tests, ``make run``).
 
 1. moto's ``TransactWriteItems`` deep-copies every table before each transaction (to roll
    back on failure): O(table size) per write, so long test runs slow down quadratically.
@@ -7,16 +7,148 @@
 2. moto's server handles requests on threads without a lock, so a transaction can observe
    (or deep-copy) a table that another request is mutating. Real DynamoDB isolates
    transactions; we serialise requests to the emulator, which is what isolation needs.
+3. Fault injection (``FAULTS``): the emulator can fail the way DynamoDB does on its bad days
+   (throttling, transaction conflicts, internal errors, answers lost after the write
+   committed), at configurable rates drawn from a seeded generator. Off unless switched on:
+   in-process with ``FAULTS.set(...)`` (tests), or over HTTP on ``CONTROL_PATH`` (a moto
+   server started by ``make run``).
 """
 
 from __future__ import annotations
 
+import collections
 import copy
+import io
+import json
+import random
+import socket
 import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 _LOCK = threading.RLock()
 _applied = False
+
+#: ``POST`` a JSON object of ``FaultSettings`` fields here to switch faults on, ``DELETE`` to
+#: switch them off, ``GET`` to read the settings and what was injected so far.
+CONTROL_PATH = "/_devstack/dynamodb/faults"
+
+READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+                              "TransactWriteItems"})
+DATA_OPERATIONS = READ_OPERATIONS | WRITE_OPERATIONS
+#: Item writes that DynamoDB refuses with ``TransactionConflictException`` while a
+#: transaction holds the item.
+PLAIN_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+
+_ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+_THROTTLES = (
+    (_ERROR_PREFIX + "ProvisionedThroughputExceededException",
+     "The level of configured provisioned throughput for the table was exceeded. Consider "
+     "increasing your provisioning level with the UpdateTable API."),
+    ("com.amazon.coral.availability#ThrottlingException",
+     "Throughput exceeds the current capacity of your table or index. DynamoDB is "
+     "automatically scaling your table or index so please try again shortly."),
+)
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Rates (0–1, summing to at most 1) of each fault per eligible request, and their scope.
+
+    - ``throttle``: any data operation answers ``ProvisionedThroughputExceededException`` or
+      ``ThrottlingException`` (400), nothing applied;
+    - ``conflict``: a transaction is cancelled with a ``TransactionConflict`` reason, a plain
+      item write answers ``TransactionConflictException`` (400), nothing applied;
+    - ``internal_error``: ``InternalServerError`` (500), nothing applied;
+    - ``lost_response``: a write in ``lost_response_operations`` is applied, then the
+      connection is dropped before the answer (the caller sees a connection error).
+
+    ``operations`` limits every fault to those operations; ``limit`` stops after that many
+    faults; ``seed`` makes the sequence of draws repeatable.
+    """
+
+    throttle: float = 0.0
+    conflict: float = 0.0
+    internal_error: float = 0.0
+    lost_response: float = 0.0
+    seed: int = 0
+    operations: frozenset[str] = DATA_OPERATIONS
+    lost_response_operations: frozenset[str] = frozenset({"TransactWriteItems"})
+    limit: int | None = None
+
+
+@dataclass
+class FaultSwitch:
+    """The emulator's fault switch: what to inject, the seeded draws, what was injected."""
+
+    settings: FaultSettings = field(default_factory=FaultSettings)
+    injected: collections.Counter[str] = field(default_factory=collections.Counter)
+    _random: random.Random = field(default_factory=random.Random)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, **values: Any) -> None:
+        """Replace the settings (unnamed fields take their defaults) and restart the draws."""
+        for name in ("operations", "lost_response_operations"):
+            if name in values and values[name] is not None:
+                values[name] = frozenset(values[name])
+        settings = FaultSettings(**values)
+        rates = (settings.throttle, settings.conflict, settings.internal_error,
+                 settings.lost_response)
+        if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+            raise ValueError("fault rates are between 0 and 1 and sum to at most 1")
+        with self._lock:
+            self.settings = settings
+            self._random = random.Random(settings.seed)
+            self.injected.clear()
+
+    def off(self) -> None:
+        """No more faults."""
+        self.set()
+
+    def draw(self, operation: str) -> str | None:
+        """The fault to inject into one request of ``operation``, or None."""
+        with self._lock:
+            settings = self.settings
+            if operation not in settings.operations or (
+                    settings.limit is not None and sum(self.injected.values()) >= settings.limit):
+                return None
+            if not (settings.throttle or settings.conflict or settings.internal_error
+                    or settings.lost_response):
+                return None
+            roll = self._random.random()
+            for kind, rate, eligible in (
+                ("throttle", settings.throttle, True),
+                ("conflict", settings.conflict,
+                 operation == "TransactWriteItems" or operation in PLAIN_WRITES),
+                ("internal_error", settings.internal_error, True),
+                ("lost_response", settings.lost_response,
+                 operation in settings.lost_response_operations),
+            ):
+                if roll < rate:
+                    if not eligible:
+                        return None
+                    self.injected[kind] += 1
+                    return kind
+                roll -= rate
+            return None
+
+    def pick(self, choices: int) -> int:
+        """A seeded choice among ``choices`` (which throttle error, which item conflicts)."""
+        with self._lock:
+            return self._random.randrange(choices)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings and counts, JSON-ready."""
+        values = {f.name: getattr(self.settings, f.name) for f in fields(self.settings)}
+        for name in ("operations", "lost_response_operations"):
+            values[name] = sorted(values[name])
+        return {"settings": values, "injected": dict(self.injected)}
+
+
+FAULTS = FaultSwitch()
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -101,6 +233,96 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             raise
 
 
+# --- the HTTP layer: faults, the control endpoint -------------------------------------------
+
+
+def _answer(start_response: Any, status: str, body: dict[str, Any]) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"),
+                            ("Content-Length", str(len(payload))),
+                            ("x-amzn-RequestId", uuid.uuid4().hex)])
+    return [payload]
+
+
+def _request_json(environ: dict[str, Any]) -> dict[str, Any]:
+    """The request body as JSON, left readable for moto afterwards."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _fault_answer(fault: str, operation: str, environ: dict[str, Any],
+                  start_response: Any) -> list[bytes]:
+    """DynamoDB's own answer for an injected fault that applies nothing."""
+    if fault == "throttle":
+        error_type, message = _THROTTLES[FAULTS.pick(len(_THROTTLES))]
+        return _answer(start_response, "400 Bad Request",
+                       {"__type": error_type, "message": message})
+    if fault == "internal_error":
+        return _answer(start_response, "500 Internal Server Error",
+                       {"__type": _ERROR_PREFIX + "InternalServerError",
+                        "message": "Internal server error"})
+    if operation != "TransactWriteItems":
+        return _answer(start_response, "400 Bad Request",
+                       {"__type": _ERROR_PREFIX + "TransactionConflictException",
+                        "message": "Transaction is ongoing for the item"})
+    items = _request_json(environ).get("TransactItems") or [{}]
+    busy = FAULTS.pick(len(items))
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+               if index == busy else {"Code": "None"} for index in range(len(items))]
+    return _answer(start_response, "400 Bad Request", {
+        "__type": _ERROR_PREFIX + "TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific "
+                   f"reasons [{', '.join(reason['Code'] for reason in reasons)}]",
+        "CancellationReasons": reasons,
+    })
+
+
+def _drop_connection(environ: dict[str, Any]) -> None:
+    """Close the client's socket: the answer of a request already applied never arrives."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    # werkzeug treats a ConnectionError from the app as a dropped connection (no log line)
+    raise ConnectionResetError("injected fault: the answer was lost")
+
+
+def _control(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    method = environ.get("REQUEST_METHOD", "GET")
+    if method == "POST":
+        try:
+            FAULTS.set(**_request_json(environ))
+        except (TypeError, ValueError) as exc:
+            return _answer(start_response, "400 Bad Request", {"error": str(exc)})
+    elif method == "DELETE":
+        FAULTS.off()
+    return _answer(start_response, "200 OK", FAULTS.describe())
+
+
+def _serve(original_call: Any, app: Any, environ: dict[str, Any],
+           start_response: Any) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == CONTROL_PATH:
+        return _control(environ, start_response)
+    operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+    fault = FAULTS.draw(operation) if operation else None
+    if fault is not None and fault != "lost_response":
+        return _fault_answer(fault, operation, environ, start_response)
+    with _LOCK:
+        # Materialise the body inside the lock: the response iterable is lazy.
+        body = list(original_call(app, environ, start_response))
+    if fault == "lost_response":
+        _drop_connection(environ)
+    return body
+
+
 def apply() -> None:
     """Patch moto (idempotent). Call before starting the moto server in this process."""
     global _applied
@@ -112,10 +334,8 @@ def apply() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     original_call = DomainDispatcherApplication.__call__
 
-    def serialised_call(self: Any, environ: Any, start_response: Any) -> Any:
-        with _LOCK:
-            # Materialise the body inside the lock: the response iterable is lazy.
-            return list(original_call(self, environ, start_response))
+    def patched_call(self: Any, environ: Any, start_response: Any) -> Any:
+        return _serve(original_call, self, environ, start_response)
 
-    DomainDispatcherApplication.__call__ = serialised_call  # type: ignore[method-assign]
+    DomainDispatcherApplication.__call__ = patched_call  # type: ignore[method-assign]
     _applied = True
