@@ -19,16 +19,13 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import Conflict, DomainError
-from chalicelib.store.base import TableItem, connection
+from chalicelib.store.base import StorageUnavailable, TableItem, connection
+
+__all__ = ["MAX_ATTEMPTS", "Op", "StorageUnavailable", "check", "commit", "delete", "save",
+           "update"]
 
 MAX_ATTEMPTS = 5
 _REQUEST_ORDER = ("check", "delete", "save", "update")
-
-
-class StorageUnavailable(DomainError):
-    """DynamoDB could not be reached or refused the request for a non-business reason."""
-
-    code = "storage_unavailable"
 
 
 @dataclass
