@@ -7,7 +7,13 @@
 2. moto's server handles requests on threads without a lock, so a transaction can observe
    (or deep-copy) a table that another request is mutating. Real DynamoDB isolates
    transactions; we serialise requests to the emulator, which is what isolation needs.
-3. Fault injection (``FAULTS``): the emulator can fail the way DynamoDB does on its bad days
+3. ``ClientRequestToken`` on ``TransactWriteItems``, which moto ignores, is honoured as
+   DynamoDB documents it: the same token and request within 10 minutes of the first
+   completed use succeed again without applying anything; the same token with another
+   request is ``IdempotentParameterMismatchException``; a token whose request is still
+   running is ``TransactionInProgressException``. Only a transaction that was applied spends
+   its token: a cancelled or failed one applied nothing, so its request may be sent again.
+4. Fault injection (``FAULTS``): the emulator can fail the way DynamoDB does on its bad days
    (throttling, transaction conflicts, internal errors, answers lost after the write
    committed), at configurable rates drawn from a seeded generator. Off unless switched on:
    in-process with ``FAULTS.set(...)`` (tests), or over HTTP on ``CONTROL_PATH`` (a moto
@@ -18,11 +24,13 @@ from __future__ import annotations
 
 import collections
 import copy
+import hashlib
 import io
 import json
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -149,6 +157,90 @@ class FaultSwitch:
 
 
 FAULTS = FaultSwitch()
+
+
+# --- ClientRequestToken --------------------------------------------------------------------
+
+TOKEN_WINDOW_SECONDS = 600
+_clock = time.monotonic  # the token window's clock (tests move it)
+
+
+@dataclass
+class _TokenUse:
+    digest: str  # the request the token was first used with
+    completed_at: float | None = None  # None while that request runs
+
+
+_tokens: dict[str, _TokenUse] = {}
+_tokens_lock = threading.Lock()
+
+
+def _request_digest(body: dict[str, Any]) -> str:
+    request = {name: value for name, value in body.items() if name != "ClientRequestToken"}
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _dynamodb_error(name: str, message: str) -> Exception:
+    from moto.dynamodb.exceptions import DynamodbException
+
+    return DynamodbException(_ERROR_PREFIX + name, message)
+
+
+def _begin_token_use(token: str, digest: str) -> bool:
+    """Claim ``token`` for this request; False when it already completed (a replay)."""
+    now = _clock()
+    with _tokens_lock:
+        for stale in [t for t, use in _tokens.items() if use.completed_at is not None
+                      and now - use.completed_at > TOKEN_WINDOW_SECONDS]:
+            del _tokens[stale]
+        use = _tokens.get(token)
+        if use is None:
+            _tokens[token] = _TokenUse(digest)
+            return True
+        if use.digest != digest:
+            raise _dynamodb_error("IdempotentParameterMismatchException",
+                                  "The request uses the same client token as a previous, but "
+                                  "non-identical request.")
+        if use.completed_at is None:
+            raise _dynamodb_error("TransactionInProgressException",
+                                  "The transaction with the given request token is already in "
+                                  "progress.")
+        return False
+
+
+def _end_token_use(token: str, applied: bool) -> None:
+    with _tokens_lock:
+        if applied:
+            _tokens[token].completed_at = _clock()
+        else:
+            _tokens.pop(token, None)  # nothing applied: the token is not spent
+
+
+def _forget_tokens() -> None:
+    with _tokens_lock:
+        _tokens.clear()
+
+
+def _idempotent_transact_write_items(original: Any) -> Any:
+    """Wrap moto's ``TransactWriteItems`` handler with DynamoDB's token semantics."""
+
+    def handler(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        if not _begin_token_use(token, _request_digest(self.body)):
+            from moto.core.responses import ActionResult
+
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        applied = False
+        try:
+            result = original(self)
+            applied = True
+            return result
+        finally:
+            _end_token_use(token, applied)
+
+    return handler
 
 
 def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
@@ -311,6 +403,8 @@ def _serve(original_call: Any, app: Any, environ: dict[str, Any],
            start_response: Any) -> Iterable[bytes]:
     if environ.get("PATH_INFO") == CONTROL_PATH:
         return _control(environ, start_response)
+    if environ.get("PATH_INFO") == "/moto-api/reset":
+        _forget_tokens()
     operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
     fault = FAULTS.draw(operation) if operation else None
     if fault is not None and fault != "lost_response":
@@ -329,9 +423,12 @@ def apply() -> None:
     if _applied:
         return
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    DynamoHandler.transact_write_items = _idempotent_transact_write_items(  # type: ignore[method-assign]
+        DynamoHandler.transact_write_items)
     original_call = DomainDispatcherApplication.__call__
 
     def patched_call(self: Any, environ: Any, start_response: Any) -> Any:

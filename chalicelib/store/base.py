@@ -202,7 +202,11 @@ _connection: Connection | None = None
 
 
 def connection() -> Connection:
-    """The low-level connection used for transactions (built once per container)."""
+    """The low-level connection used for transactions (built once per container).
+
+    The SDK does not retry on it: ``transact.commit`` owns the retry policy of transactions
+    (same request, same token, its own back-off).
+    """
     global _connection
     if _connection is None:
         _connection = StoreConnection(
@@ -210,7 +214,7 @@ def connection() -> Connection:
             host=HOST,
             connect_timeout_seconds=3,
             read_timeout_seconds=5,
-            max_retry_attempts=2,
+            max_retry_attempts=0,
         )
     return _connection
 
