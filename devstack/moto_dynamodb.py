@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import hashlib
 import io
@@ -40,7 +41,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -115,6 +116,7 @@ class FaultSwitch:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _release: threading.Event = field(default_factory=threading.Event)
     _held: int = 0
+    _paused: int = 0
 
     def set(self, **values: Any) -> None:
         """Replace the settings (unnamed fields take their defaults) and restart the draws."""
@@ -139,11 +141,22 @@ class FaultSwitch:
         """No more faults."""
         self.set()
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No faults inside (a test's own checks), then the same settings and draws again."""
+        with self._lock:
+            self._paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused -= 1
+
     def draw(self, operation: str) -> str | None:
         """The fault to inject into one request of ``operation``, or None."""
         with self._lock:
             settings = self.settings
-            if operation not in settings.operations or (
+            if self._paused or operation not in settings.operations or (
                     settings.limit is not None and sum(self.injected.values()) >= settings.limit):
                 return None
             if not (settings.throttle or settings.conflict or settings.internal_error

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from chalicelib.domain.errors import TemporarilyUnavailable
 from chalicelib.domain.ledger import wallet
 from chalicelib.services.moves import confirm_move, quote_move
 from chalicelib.services.usage import ingest_usage
 from chalicelib.services.wallets import adjust_balance
-from chalicelib.store.ledger import read_balance
+from chalicelib.store.ledger import AlreadyPosted, read_balance
 from tests.integration.ledger.test_conservation import new_agency
-from tests.ledger_support import assert_ledger_consistent
+from tests.ledger_support import assert_each_transaction_posted_once, assert_ledger_consistent
 
 
 def lose_the_next_transaction_answer(faults: Any) -> None:
@@ -62,6 +65,20 @@ class TestLostAnswers:
         assert read_balance(principal.agency_id, wallet(subs[1]),
                             "premium_minutes").balance == 510
         assert_ledger_consistent()
+
+    def test_a_grant_whose_every_answer_is_lost_is_unavailable_yet_applied_exactly_once(
+            self, table, dynamodb_faults) -> None:
+        principal, subs = new_agency()
+        dynamodb_faults.set(lost_response=1.0, operations={"TransactWriteItems"})
+        with pytest.raises(TemporarilyUnavailable):
+            adjust_balance(subs[1], "premium_minutes", 100, "grant", "grant-key")
+        dynamodb_faults.off()
+        assert read_balance(principal.agency_id, wallet(subs[1]),
+                            "premium_minutes").balance == 6000
+        with pytest.raises(AlreadyPosted):  # the caller's retry with its key: done already
+            adjust_balance(subs[1], "premium_minutes", 100, "grant", "grant-key")
+        assert_ledger_consistent()
+        assert_each_transaction_posted_once()
 
 
 class TestTokenMisuse:
