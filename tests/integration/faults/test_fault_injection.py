@@ -119,3 +119,25 @@ def _throttled(client: object) -> bool:
     except ClientError:
         return True
     return False
+
+
+class TestTheSwitchOverHTTP:
+    def test_the_local_stack_switches_faults_on_and_off_over_http(self, table,
+                                                                  dynamodb_faults) -> None:
+        """``make run`` starts moto in its own process: the same switch, on its port."""
+        import requests
+
+        from devstack.moto_dynamodb import CONTROL_PATH
+        from tests.conftest import TEST_ENV
+
+        url = TEST_ENV["AWS_ENDPOINT_URL_DYNAMODB"] + CONTROL_PATH
+        client = raw_client()
+        switched = requests.post(url, json={"throttle": 1.0, "seed": 3}, timeout=10)
+        assert switched.status_code == 200
+        assert switched.json()["settings"]["throttle"] == 1.0
+        with pytest.raises(ClientError):
+            client.get_item(TableName=TABLE, Key=key("H"))
+        assert requests.get(url, timeout=10).json()["injected"] == {"throttle": 1}
+        assert requests.post(url, json={"throttle": 2}, timeout=10).status_code == 400
+        assert requests.delete(url, timeout=10).status_code == 200
+        assert read_n(client, "H") is None
