@@ -224,6 +224,7 @@ class _TokenUse:
 
 
 _tokens: dict[str, _TokenUse] = {}
+_completions: collections.deque[tuple[float, str]] = collections.deque()  # oldest first
 _tokens_lock = threading.Lock()
 
 
@@ -242,9 +243,10 @@ def _begin_token_use(token: str, digest: str) -> bool:
     """Claim ``token`` for this request; False when it already completed (a replay)."""
     now = _clock()
     with _tokens_lock:
-        for stale in [t for t, use in _tokens.items() if use.completed_at is not None
-                      and now - use.completed_at > TOKEN_WINDOW_SECONDS]:
-            del _tokens[stale]
+        while _completions and now - _completions[0][0] > TOKEN_WINDOW_SECONDS:
+            completed_at, stale = _completions.popleft()
+            if stale in _tokens and _tokens[stale].completed_at == completed_at:
+                del _tokens[stale]
         use = _tokens.get(token)
         if use is None:
             _tokens[token] = _TokenUse(digest)
@@ -263,7 +265,8 @@ def _begin_token_use(token: str, digest: str) -> bool:
 def _end_token_use(token: str, applied: bool) -> None:
     with _tokens_lock:
         if applied:
-            _tokens[token].completed_at = _clock()
+            _tokens[token].completed_at = completed_at = _clock()
+            _completions.append((completed_at, token))
         else:
             _tokens.pop(token, None)  # nothing applied: the token is not spent
 
@@ -271,6 +274,7 @@ def _end_token_use(token: str, applied: bool) -> None:
 def _forget_tokens() -> None:
     with _tokens_lock:
         _tokens.clear()
+        _completions.clear()
 
 
 def _idempotent_transact_write_items(original: Any) -> Any:
