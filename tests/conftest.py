@@ -132,3 +132,17 @@ def dynamodb_calls(monkeypatch: pytest.MonkeyPatch) -> DynamoCallCounter:
 
     monkeypatch.setattr(BaseClient, "_make_api_call", counting)
     return counter
+
+
+@pytest.fixture
+def dynamodb_faults() -> Iterator[Any]:
+    """The local DynamoDB's fault switch (``devstack.moto_dynamodb.FAULTS``), off afterwards.
+
+    moto runs in this process, so the switch acts on the app's real calls:
+    ``dynamodb_faults.set(throttle=0.1, conflict=0.05, lost_response=0.02, seed=7)``.
+    """
+    from devstack.moto_dynamodb import FAULTS
+
+    FAULTS.off()
+    yield FAULTS
+    FAULTS.off()

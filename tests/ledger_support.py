@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from chalicelib.domain.money import parse_usd
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount, SubaccountPointer
 from chalicelib.store.base import TableItem, utcnow
-from chalicelib.store.ledger import LedgerBalance, LedgerEntry
+from chalicelib.store.ledger import LedgerBalance, LedgerEntry, LedgerTransactionRecord
 
 
 def make_subaccount(agency_id: str, *, basic: str = "0.12", premium: str = "0.20",
@@ -29,7 +29,8 @@ def ledger_sums() -> tuple[dict[str, int], dict[tuple[str, str], int], dict[tupl
     per_asset: dict[str, int] = defaultdict(int)
     balances: dict[tuple[str, str], int] = {}
     entries: dict[tuple[str, str], int] = defaultdict(int)
-    for item in TableItem.scan():
+    # pages of 500 items: one page per request stays well under the client's read timeout
+    for item in TableItem.scan(page_size=500):
         if isinstance(item, LedgerEntry):
             per_asset[item.asset] += item.amount
             entries[(item.PK, item.asset)] += item.amount
@@ -46,3 +47,21 @@ def assert_ledger_consistent() -> None:
     for (pk, _asset), balance in balances.items():
         if "#sub:" in pk:
             assert balance >= 0, (pk, balance)
+
+
+def assert_each_transaction_posted_once() -> None:
+    """Every ledger transaction's entries are exactly its postings, each once, and no entry
+    lacks its transaction record: nothing was applied twice or in part."""
+    postings: dict[tuple[str, str], Counter[tuple[str, str, int]]] = {}
+    entries: dict[tuple[str, str], Counter[tuple[str, str, int]]] = defaultdict(Counter)
+    for item in TableItem.scan(page_size=500):
+        if isinstance(item, LedgerTransactionRecord):
+            postings[(item.agency_id, item.transaction_id)] = Counter(
+                (account, asset, amount) for account, asset, amount in item.postings)
+        elif isinstance(item, LedgerEntry):
+            entries[(item.agency_id, item.transaction_id)][
+                (item.account, item.asset, item.amount)] += 1
+    assert set(entries) <= set(postings), set(entries) - set(postings)
+    wrong = {tx: (dict(entries.get(tx, {})), dict(expected))
+             for tx, expected in postings.items() if entries.get(tx, Counter()) != expected}
+    assert not wrong, wrong

@@ -18,7 +18,11 @@ STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
     e.SubaccountSuspended: 423,
     e.TooManyRequests: 429,
     e.PaymentProviderUnavailable: 502,
+    e.TemporarilyUnavailable: 503,
 }
+
+#: ``Retry-After`` of a 503 whose error does not say how long to wait.
+DEFAULT_RETRY_AFTER_SECONDS = 1
 
 
 def status_for(error: e.DomainError) -> int:
@@ -30,11 +34,14 @@ def status_for(error: e.DomainError) -> int:
 
 
 def headers_for(error: e.DomainError) -> dict[str, str]:
-    """Extra headers of an error answer: ``Retry-After`` when the error says how long."""
+    """Extra headers of an error answer: ``Retry-After`` when the error says how long, and
+    on every 503 (a client must know when to come back)."""
     details = error.details if isinstance(error.details, dict) else {}
     wait = details.get("retry_after_seconds")
     if isinstance(wait, int) and not isinstance(wait, bool) and wait > 0:
         return {"Retry-After": str(wait)}
+    if status_for(error) == 503:
+        return {"Retry-After": str(DEFAULT_RETRY_AFTER_SECONDS)}
     return {}
 
 

@@ -86,3 +86,12 @@ class TooManyRequests(DomainError):
     """Throttled (login attempts)."""
 
     code = "too_many_requests"
+
+
+class TemporarilyUnavailable(DomainError):
+    """A dependency throttled, failed or could not be reached, even after retries.
+
+    Safe to retry: ``details["retry_after_seconds"]`` says when (the ``Retry-After`` header).
+    """
+
+    code = "temporarily_unavailable"

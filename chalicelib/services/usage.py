@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.domain.errors import Conflict, DomainError, Gone, NotFound, ValidationFailed
+from chalicelib.domain.errors import (
+    Conflict,
+    DomainError,
+    Gone,
+    NotFound,
+    TemporarilyUnavailable,
+    ValidationFailed,
+)
 from chalicelib.domain.ledger import (
     Code,
     LedgerTransaction,
@@ -352,6 +359,8 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
             results.append(record_call(record, sub, now))
         except DuplicateCall:
             results.append({"call_id": call_id, "status": "duplicate"})
+        except TemporarilyUnavailable:
+            raise  # the whole batch is a 503: the caller resends it, recorded calls are duplicates
         except DomainError as exc:
             results.append({"call_id": call_id, "status": "rejected",
                             "error": {"code": exc.code, "message": exc.message,

@@ -12,26 +12,90 @@ data stored in every item and are never renamed. The table has:
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
     Attribute,
     DiscriminatorAttribute,
     UnicodeAttribute,
 )
-from pynamodb.connection import Connection
+from pynamodb.connection import Connection, TableConnection
 from pynamodb.constants import NUMBER
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.config import get_settings
+from chalicelib.domain.errors import TemporarilyUnavailable
 
 # Read once, from the one place that reads the environment (PynamoDB wants them at import).
 TABLE_NAME = get_settings().table_name
 REGION = get_settings().aws_default_region
 HOST = get_settings().aws_endpoint_url_dynamodb
+
+log = logging.getLogger(__name__)
+
+#: What a 503 tells the caller to wait before trying again.
+STORAGE_RETRY_AFTER_SECONDS = 1
+
+
+class StorageUnavailable(TemporarilyUnavailable):
+    """DynamoDB throttled, failed or could not be reached after the retries (503, retryable).
+
+    Raised at the store boundary for every call (``StoreConnection``), reads included, so no
+    PynamoDB or botocore exception of that kind reaches a service or becomes a 500.
+    """
+
+    def __init__(self, message: str = "the database is temporarily unavailable", *,
+                 code: str | None = None, details: Any = None) -> None:
+        super().__init__(message, code=code, details=details if details is not None else {
+            "retry_after_seconds": STORAGE_RETRY_AFTER_SECONDS})
+
+
+#: Error codes of a request DynamoDB did not serve for a non-business reason: retrying later
+#: may succeed. The SDK has already retried them by the time we see them.
+UNAVAILABLE_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "LimitExceededException", "InternalServerError", "ServiceUnavailable",
+})
+#: A plain item write refused because a transaction holds the item: nothing was applied.
+PLAIN_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+PLAIN_WRITE_CONFLICT_ATTEMPTS = 4
+
+
+class StoreConnection(Connection):
+    """PynamoDB's connection with storage failures translated at the one place calls leave.
+
+    Throttling, server errors, timeouts and dropped connections become ``StorageUnavailable``
+    (business errors such as a failed condition or a cancelled transaction pass unchanged).
+    A plain write that meets an item held by a transaction (``TransactionConflictException``,
+    nothing applied) is sent again a few times with jittered back-off first.
+    """
+
+    def _make_api_call(self, operation_name: str, operation_kwargs: dict) -> dict:
+        for attempt in range(PLAIN_WRITE_CONFLICT_ATTEMPTS):
+            try:
+                return super()._make_api_call(operation_name, operation_kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in UNAVAILABLE_CODES:
+                    log.warning("dynamodb %s unavailable: %s", operation_name, code)
+                    raise StorageUnavailable() from exc
+                if code != "TransactionConflictException" or operation_name not in PLAIN_WRITES:
+                    raise
+                if attempt == PLAIN_WRITE_CONFLICT_ATTEMPTS - 1:
+                    log.warning("dynamodb %s: item kept in a transaction", operation_name)
+                    raise StorageUnavailable() from exc
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except BotoCoreError as exc:
+                log.warning("dynamodb %s not answered: %s", operation_name, type(exc).__name__)
+                raise StorageUnavailable() from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class IntegerAttribute(Attribute[int]):
@@ -120,6 +184,16 @@ class TableItem(Model):
     lookup_index = LookupIndex()
     due_index = DueIndex()
 
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        """PynamoDB's cached connection, made a ``StoreConnection``: every read and plain write
+        of every entity translates storage failures in one place."""
+        table_connection = super()._get_connection()
+        if not isinstance(table_connection.connection, StoreConnection):
+            # Same state, one more layer of behaviour: PynamoDB builds the Connection itself.
+            table_connection.connection.__class__ = StoreConnection
+        return table_connection
+
 
 def read_items(item_keys: Sequence[tuple[str, str]], *, consistent: bool = True
                ) -> dict[tuple[str, str], TableItem]:
@@ -132,15 +206,19 @@ _connection: Connection | None = None
 
 
 def connection() -> Connection:
-    """The low-level connection used for transactions (built once per container)."""
+    """The low-level connection used for transactions (built once per container).
+
+    The SDK does not retry on it: ``transact.commit`` owns the retry policy of transactions
+    (same request, same token, its own back-off).
+    """
     global _connection
     if _connection is None:
-        _connection = Connection(
+        _connection = StoreConnection(
             region=REGION,
             host=HOST,
             connect_timeout_seconds=3,
             read_timeout_seconds=5,
-            max_retry_attempts=2,
+            max_retry_attempts=0,
         )
     return _connection
 

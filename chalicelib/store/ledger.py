@@ -172,7 +172,8 @@ def post_transaction(tx: LedgerTransaction, also: Sequence[Op] = (),
     Raises ``AlreadyPosted`` if the id was used, ``InsufficientBalance`` on overdraft, or the
     domain error attached to a failing extra op.
     """
-    commit([*ledger_ops(tx, now, expected_versions, stale_error), *also])
+    commit([*ledger_ops(tx, now, expected_versions, stale_error), *also],
+           operation_id=f"{tx.agency_id}/{tx.transaction_id}")
 
 
 def read_balances(agency_id: str, account: str) -> dict[str, BalanceView]:
