@@ -107,3 +107,11 @@ class EmailClaim(TableItem, discriminator="EmailClaim"):
     agency_id = UnicodeAttribute()
     owner_type = UnicodeAttribute()
     owner_id = UnicodeAttribute()
+
+
+def subaccounts_of(agency_id: str) -> list[Subaccount]:
+    """Every sub-account the agency ever had, removed ones included: one Query (paged) of
+    the agency partition, strongly consistent."""
+    return list(Subaccount.query(keys.agency_pk(agency_id),
+                                 Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX),
+                                 consistent_read=True))
