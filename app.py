@@ -76,3 +76,9 @@ def reconciliation(event: Any) -> dict[str, Any]:
 def call_hold_release(event: Any) -> dict[str, Any]:
     """Every 15 minutes: give back the seconds of expired call holds."""
     return _run("call-holds", event)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="subaccount_suspensions")
+def subaccount_suspensions(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: finish the resource batches of an interrupted suspend or restore."""
+    return _run("subaccount-suspensions", event)

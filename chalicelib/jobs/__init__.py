@@ -19,6 +19,7 @@ JOBS: dict[str, str] = {
     "payout-sweep": "chalicelib.jobs.payouts:payout_sweep",
     "reconciliation": "chalicelib.jobs.reconciliation:reconciliation_run",
     "call-holds": "chalicelib.jobs.call_holds:call_hold_release",
+    "subaccount-suspensions": "chalicelib.jobs.suspensions:subaccount_suspension_sweep",
 }
 
 
