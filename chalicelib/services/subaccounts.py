@@ -71,6 +71,7 @@ from chalicelib.services.resources import (
 from chalicelib.store import keys
 from chalicelib.store.accounts import (
     PAUSE,
+    REACTIVATE,
     Agency,
     EmailClaim,
     SlotCounter,
@@ -531,9 +532,10 @@ def suspend_subaccount(principal: Principal, subaccount_id: str,
         if sub.status == "suspended":
             raise Conflict("this sub-account is already suspended", code="already_suspended")
         now = utcnow()
+        suspension_id = new_id("susp")
         try:
             commit([
-                suspend_op(sub, suspension_id=new_id("susp"), at=now, by=principal.user_id,
+                suspend_op(sub, suspension_id=suspension_id, at=now, by=principal.user_id,
                            note=note, due_at=now + RESOURCE_WORK_GRACE, error=_changed()),
                 audit_op(sub.agency_id, principal.user_id, "subaccount.suspended",
                          subaccount_id=sub.subaccount_id, target=sub.subaccount_id,
@@ -545,6 +547,9 @@ def suspend_subaccount(principal: Principal, subaccount_id: str,
             ])
         except _ChangedMeanwhile:
             continue
+        # What the flip wrote, so the batches need not read the sub-account again.
+        sub.status, sub.suspended_at, sub.suspended_by = "suspended", now, principal.user_id
+        sub.suspension_note, sub.suspension_id, sub.resource_work = note, suspension_id, PAUSE
         _work_within_request(sub)
         return get_subaccount(sub.agency_id, sub.subaccount_id)
     raise Conflict("the sub-account kept changing; try again", code="concurrent_update")
@@ -577,6 +582,7 @@ def restore_subaccount(principal: Principal, subaccount_id: str) -> Subaccount:
             ])
         except _ChangedMeanwhile:
             continue
+        sub.status, sub.resource_work = "active", REACTIVATE  # what the flip wrote
         _work_within_request(sub)
         return get_subaccount(sub.agency_id, sub.subaccount_id)
     raise Conflict("the sub-account kept changing; try again", code="concurrent_update")
@@ -611,12 +617,9 @@ class _ResourceMoved(Conflict):
         super().__init__("a resource changed meanwhile")
 
 
-def _work_within_request(flipped: Subaccount) -> None:
+def _work_within_request(sub: Subaccount) -> None:
     """Do the batches the flip just recorded, within the request's budget. The flip already
     answered for the refusals, so trouble here is the job's to finish, not the caller's."""
-    sub = find_subaccount(flipped.agency_id, flipped.subaccount_id)
-    if sub is None:
-        return
     stop_at = time.monotonic_ns() + REQUEST_WORK_BUDGET_NS
     try:
         advance_resource_work(sub, lambda: time.monotonic_ns() >= stop_at)
