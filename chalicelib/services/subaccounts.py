@@ -672,7 +672,10 @@ def _commit_batch(guard: Op, batch: list[Op]) -> bool:
         except _WorkOver:
             return False
         except _ResourceMoved as moved:
-            pending = [op for op in pending if op.on_condition_failed is not moved]
+            left = [op for op in pending if op.on_condition_failed is not moved]
+            if len(left) == len(pending):  # not one of ours: never loop on it
+                raise
+            pending = left
     return True
 
 
