@@ -82,3 +82,9 @@ def call_hold_release(event: Any) -> dict[str, Any]:
 def auto_recharge_sweep(event: Any) -> dict[str, Any]:
     """Every 15 minutes: start the auto-recharge top-ups that usage marked due."""
     return _run("auto-recharge", event)
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="subaccount_suspensions")
+def subaccount_suspensions(event: Any) -> dict[str, Any]:
+    """Every 5 minutes: finish the resource batches of an interrupted suspend or restore."""
+    return _run("subaccount-suspensions", event)

@@ -282,6 +282,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "report for 31 days", (("GET", "/v1/reports/subaccounts/{id}"),),
         lambda w, _: w.call("GET", f"/v1/reports/subaccounts/{w.secondary_id}"
                                    f"?from={REPORT_FROM}&to={REPORT_TO}"), (200,)),
+    Operation(
+        "report list for 31 days", (("GET", "/v1/reports/subaccounts"),),
+        lambda w, _: w.call("GET", f"/v1/reports/subaccounts?from={REPORT_FROM}&to={REPORT_TO}"),
+        (200,), note="every sub-account's counters in one Query of the agency-by-date index"),
 )
 
 OPERATION_NAMES = tuple(op.name for op in OPERATIONS)

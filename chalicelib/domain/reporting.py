@@ -1,11 +1,11 @@
 """Reports: date ranges, summing daily counters, the report row, its totals and CSV layout.
 
-Pure rules, no I/O. The service reads each sub-account's daily counter rows (one Query per
-sub-account and range) and its wallet balances, and hands them here as plain mappings of
-counter name → int. Everything is summed as integers (seconds, micro-dollars, counts) and
-rendered once at the end: minutes with ``render_minutes`` (2 decimals, rounded down) next to
-the exact seconds, USD with ``render_usd``. Totals are sums of the integers, never of the
-rendered strings.
+Pure rules, no I/O. The service reads the daily counter rows of the range (one Query for a
+sub-account, one for the whole agency) and the wallet balances, and hands them here as plain
+mappings of counter name → int. Everything is summed as integers (seconds, micro-dollars,
+counts) and rendered once at the end: minutes with ``render_minutes`` (2 decimals, rounded
+down) next to the exact seconds, USD with ``render_usd``. Totals are sums of the integers,
+never of the rendered strings.
 
 Days are dates in the agency's timezone: each counter row is keyed by the local date of its
 event (``domain.timezones``), so ``from`` and ``to`` are local dates too, and every answer
@@ -136,6 +136,11 @@ def sum_counters(rows: Iterable[Mapping[str, int]]) -> Counters:
     return total
 
 
+def had_activity(rows: Iterable[Mapping[str, int]]) -> bool:
+    """Whether any counter of ``rows`` moved (a removed sub-account is listed only then)."""
+    return any(int(row.get(name) or 0) for row in rows for name in REPORT_COUNTERS)
+
+
 def wallet_balance_micros(seconds_by_tier: Mapping[str, int],
                           price_by_tier: Mapping[str, int]) -> int:
     """Wallet balance in USD: remaining minutes × the current price, per tier (SPEC)."""
@@ -155,6 +160,12 @@ class SubaccountFacts:
     subscription_start: date
     prices: Mapping[str, int]  # tier → micro-USD per minute
     balance_seconds: Mapping[str, int]  # tier → seconds in the wallet now
+    status: str = "active"  # active | suspended | removed
+
+    @property
+    def removed(self) -> bool:
+        """A removed sub-account keeps its history but bills nothing any more."""
+        return self.status == "removed"
 
 
 @dataclass(frozen=True)
@@ -166,7 +177,7 @@ class SubaccountReport:
     totals: Counters
     daily: list[tuple[date, Counters]]
     wallet_micros: int
-    next_billing_date: date
+    next_billing_date: date | None  # None once removed
     include_daily: bool = field(default=True)
 
 
@@ -184,7 +195,8 @@ def build_report(facts: SubaccountFacts, span: DateRange,
         totals=sum_counters(counters for _, counters in daily),
         daily=daily,
         wallet_micros=wallet_balance_micros(facts.balance_seconds, facts.prices),
-        next_billing_date=next_cycle_date(facts.subscription_start, today),
+        next_billing_date=(None if facts.removed
+                           else next_cycle_date(facts.subscription_start, today)),
         include_daily=include_daily,
     )
 
@@ -228,12 +240,17 @@ def render_daily_entry(day: date, counters: Mapping[str, int], *,
     }, show_margin)
 
 
+def _iso_or_none(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def render_report(report: SubaccountReport, *, show_margin: bool = True) -> dict[str, Any]:
     """The SPEC report row of one sub-account (``profit_usd`` only with ``show_margin``)."""
     totals = report.totals
     row: dict[str, Any] = {
         "subaccount_id": report.facts.subaccount_id,
         "name": report.facts.name,
+        "status": report.facts.status,
         "from": report.span.start.isoformat(),
         "to": report.span.end.isoformat(),
         "timezone": report.span.timezone,
@@ -247,7 +264,7 @@ def render_report(report: SubaccountReport, *, show_margin: bool = True) -> dict
         "refunds_usd": render_usd(totals["refunds_micros"]),
         "seconds_moved": {"in": totals["moved_in_seconds"], "out": totals["moved_out_seconds"]},
         "wallet_balance_usd": render_usd(report.wallet_micros),
-        "next_billing_date": report.next_billing_date.isoformat(),
+        "next_billing_date": _iso_or_none(report.next_billing_date),
     }
     row = _without_margin(row, show_margin)
     if report.include_daily:
@@ -302,7 +319,7 @@ _FIGURE_COLUMNS = (
 )
 
 #: Header of the list CSV: one row per sub-account.
-LIST_CSV_COLUMNS = ("subaccount_id", "name", "from", "to", *_FIGURE_COLUMNS,
+LIST_CSV_COLUMNS = ("subaccount_id", "name", "status", "from", "to", *_FIGURE_COLUMNS,
                     "wallet_balance_usd", "next_billing_date")
 
 #: Header of the single sub-account CSV: one row per day of the range.
@@ -352,11 +369,12 @@ def report_list_csv(reports: Sequence[SubaccountReport], *, show_margin: bool = 
         [
             report.facts.subaccount_id,
             safe_text_cell(report.facts.name),
+            report.facts.status,
             report.span.start.isoformat(),
             report.span.end.isoformat(),
             *_figures(report.totals),
             render_usd(report.wallet_micros),
-            report.next_billing_date.isoformat(),
+            _iso_or_none(report.next_billing_date) or "",
         ]
         for report in reports
     ), show_margin)

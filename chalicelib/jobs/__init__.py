@@ -20,6 +20,7 @@ JOBS: dict[str, str] = {
     "reconciliation": "chalicelib.jobs.reconciliation:reconciliation_run",
     "call-holds": "chalicelib.jobs.call_holds:call_hold_release",
     "auto-recharge": "chalicelib.jobs.auto_recharge:auto_recharge_sweep",
+    "subaccount-suspensions": "chalicelib.jobs.suspensions:subaccount_suspension_sweep",
 }
 
 

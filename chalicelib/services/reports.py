@@ -1,10 +1,15 @@
 """Reports per sub-account and for the agency, read from the pre-aggregated daily counters.
 
-Reads are bounded and never scan: the sub-accounts come from one Query on the agency
-partition (already needed for access), each sub-account's range is ONE Query of its day rows
-(≤ 366 items, one page), and the wallet balances of every reported sub-account come from
-BatchGetItem (two known keys per sub-account). Agency-wide figures are sums of per-sub-account
-counters; there is no agency-wide counter row (SPEC "No hot items").
+Reads are bounded and never scan, and none is made per sub-account: the sub-accounts come
+from one Query on the agency partition (removed ones included: they keep their history), the
+counter rows of every sub-account for the range from ONE Query of the agency-by-date index
+(paged), and the wallet balances of every reported sub-account from BatchGetItem (two known
+keys per sub-account). A single sub-account's report reads only its own partition (one
+Query, ≤ 366 items). Agency-wide figures are sums of per-sub-account day rows; there is no
+agency-wide counter row (SPEC "No hot items").
+
+The list shows every live sub-account the caller may see, and a removed one only for a
+range in which it had activity; the totals sum every listed row (SPEC "Reporting").
 
 Days are dates in the agency's timezone (the caller's principal carries it, read with the
 user on every request), because each counter row is keyed by the local date of its event
@@ -27,29 +32,42 @@ from chalicelib.domain.reporting import (
     SubaccountReport,
     build_report,
     counters_of,
+    had_activity,
     parse_date_range,
     sum_counters,
 )
-from chalicelib.domain.roles import Action, Principal
+from chalicelib.domain.roles import Action, Principal, can_see
 from chalicelib.domain.timezones import local_date
-from chalicelib.services.access import load_subaccount, visible_subaccounts
+from chalicelib.services.access import load_subaccount, ref_of
 from chalicelib.store import keys
-from chalicelib.store.accounts import Subaccount
+from chalicelib.store.accounts import Subaccount, subaccounts_of
 from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import read_many_balances
-from chalicelib.store.stats import read_days
+from chalicelib.store.stats import DailyStats, read_agency_days, read_days
 
 
 def _today(timezone: str) -> date:
     return local_date(utcnow(), timezone)
 
 
+def _day_of(row: DailyStats) -> date:
+    return date.fromisoformat(row.SK.removeprefix(keys.stats_sk("")))
+
+
 def counters_by_day(agency_id: str, subaccount_id: str, span: DateRange) -> dict[date, Counters]:
     """One sub-account's counter rows inside ``span``, by day: exactly one Query."""
-    result: dict[date, Counters] = {}
-    for row in read_days(agency_id, subaccount_id, span.start, span.end):
-        day = date.fromisoformat(row.SK.removeprefix(keys.stats_sk("")))
-        result[day] = counters_of(row.attribute_values)
+    return {_day_of(row): counters_of(row.attribute_values)
+            for row in read_days(agency_id, subaccount_id, span.start, span.end)}
+
+
+def agency_counters_by_day(agency_id: str, span: DateRange
+                           ) -> dict[str, dict[date, Counters]]:
+    """Every sub-account's counter rows inside ``span`` (sub-account → day → counters): one
+    Query of the agency-by-date index, however many sub-accounts there are."""
+    result: dict[str, dict[date, Counters]] = {}
+    for row in read_agency_days(agency_id, span.start, span.end):
+        sid = row.subaccount_id or row.PK.removeprefix(keys.stats_pk(agency_id, ""))
+        result.setdefault(sid, {})[_day_of(row)] = counters_of(row.attribute_values)
     return result
 
 
@@ -68,39 +86,52 @@ def _facts(sub: Subaccount, balances: dict[str, int]) -> SubaccountFacts:
         subscription_start=date.fromisoformat(sub.subscription_start),
         prices={tier: sub.price(tier) for tier in TIERS},
         balance_seconds=balances,
+        status=sub.status,
     )
 
 
-def _reports(subs: Sequence[Subaccount], span: DateRange, today: date,
-             include_daily: bool) -> list[SubaccountReport]:
+def _reports(subs: Sequence[Subaccount], span: DateRange, today: date, include_daily: bool,
+             counters: dict[str, dict[date, Counters]]) -> list[SubaccountReport]:
     if not subs:
         return []
     agency_id = subs[0].agency_id
     balances = wallet_seconds(agency_id, [sub.subaccount_id for sub in subs])
     return [
         build_report(_facts(sub, balances[sub.subaccount_id]), span,
-                     counters_by_day(agency_id, sub.subaccount_id, span), today,
-                     include_daily=include_daily)
+                     counters.get(sub.subaccount_id, {}), today, include_daily=include_daily)
         for sub in subs
     ]
 
 
 def subaccount_report(principal: Principal, subaccount_id: str, raw_from: str | None,
                       raw_to: str | None, *, today: date | None = None) -> SubaccountReport:
-    """One sub-account's report with its daily series (404 outside the caller's reach)."""
+    """One sub-account's report with its daily series (404 outside the caller's reach).
+
+    Reads the sub-account's own counter partition only, never the agency's index.
+    """
     span = parse_date_range(raw_from, raw_to, principal.timezone)
     sub = load_subaccount(principal, subaccount_id, Action.READ_REPORTS)
-    return _reports([sub], span, today or _today(span.timezone), include_daily=True)[0]
+    counters = {sub.subaccount_id: counters_by_day(sub.agency_id, sub.subaccount_id, span)}
+    return _reports([sub], span, today or _today(span.timezone), True, counters)[0]
 
 
 def subaccounts_report(principal: Principal, raw_from: str | None, raw_to: str | None, *,
                        include_daily: bool = True,
                        today: date | None = None) -> tuple[DateRange, list[SubaccountReport]]:
-    """Reports of every sub-account the caller may see, primary first, then by name."""
+    """Reports of every sub-account the caller may see, primary first, then by name.
+
+    Live sub-accounts are always listed; a removed one only when it had activity in the
+    range (its history stays, so the totals of that range still count it).
+    """
     span = parse_date_range(raw_from, raw_to, principal.timezone)
-    subs = sorted(visible_subaccounts(principal),
-                  key=lambda s: (not s.is_primary, s.name.lower(), s.subaccount_id))
-    return span, _reports(subs, span, today or _today(span.timezone), include_daily)
+    counters = agency_counters_by_day(principal.agency_id, span)
+    subs = sorted(
+        (sub for sub in subaccounts_of(principal.agency_id)
+         if can_see(principal, ref_of(sub))
+         and (sub.status != "removed"
+              or had_activity(counters.get(sub.subaccount_id, {}).values()))),
+        key=lambda s: (not s.is_primary, s.name.lower(), s.subaccount_id))
+    return span, _reports(subs, span, today or _today(span.timezone), include_daily, counters)
 
 
 def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
@@ -117,8 +148,7 @@ def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
 
 def agency_subaccount_ids(agency_id: str) -> list[str]:
     """Every sub-account the agency ever had, removed ones included: one Query."""
-    return [sub.subaccount_id for sub in Subaccount.query(
-        keys.agency_pk(agency_id), Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX))]
+    return [sub.subaccount_id for sub in subaccounts_of(agency_id)]
 
 
 def lifetime_used_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict[str, int]:
@@ -136,21 +166,21 @@ def agency_usage_totals(agency_id: str, start: date, end: date,
     """Figures of the whole agency from ``start`` to ``end`` inclusive (its local dates).
 
     Sums every sub-account the agency ever had, removed ones included (their usage and
-    purchases happened in the range): one Query for the sub-accounts (unless the caller
-    passes ``subaccount_ids``), then one Query per sub-account. Integers only:
+    purchases happened in the range), or only ``subaccount_ids`` when given: one Query of
+    the agency-by-date index, none per sub-account. Integers only:
     ``{total_used_seconds: {basic, premium}, profit_micros, purchases_micros, spent_micros,
     refunds_micros, calls_total, shortfall_seconds, subaccounts}``. Used by the Monthly
     Overview (its current billing period).
     """
     if end < start:
         raise ValueError("end must not be before start")
-    span = DateRange(start, end)
+    by_subaccount = agency_counters_by_day(agency_id, DateRange(start, end))
     sids = list(subaccount_ids) if subaccount_ids is not None else agency_subaccount_ids(
         agency_id)
     total = sum_counters(
         counters
         for sid in sids
-        for counters in counters_by_day(agency_id, sid, span).values()
+        for counters in by_subaccount.get(sid, {}).values()
     )
     return {
         "total_used_seconds": {tier: total[f"used_{tier}_seconds"] for tier in TIERS},

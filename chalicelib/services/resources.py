@@ -263,7 +263,9 @@ def set_resource_status(principal: Principal, subaccount_id: str, route: str,
     commit([
         bump_generation_op(principal, sub),
         update(resource_key(sub.agency_id, sub.subaccount_id, kind.type, resource_id),
-               actions=[Resource.status.set(status), Resource.updated_at.set(now)],
+               # A person's choice replaces a suspension's: restore leaves it as set here.
+               actions=[Resource.status.set(status), Resource.updated_at.set(now),
+                        Resource.suspension_mark.remove()],
                condition=Resource.PK.exists(), error=NotFound("resource not found")),
     ])
     item.status = status

@@ -6,25 +6,30 @@ event, with conditions instead of read-modify-write:
 - create increments the agency's ``SlotCounter`` under ``used < cap``, so two concurrent
   creates at cap-1 cannot both win, and claims the login email through the invitation of the
   sub-account's login user (one claim, system-wide);
-- suspend / restore / removal require the sub-account's ``resource_generation`` to be the one
-  they read with its resources, so they act on exactly the resources they saw (a concurrent
-  resource write makes them re-read and try again);
+- removal requires the sub-account's ``resource_generation`` to be the one it read with its
+  resources, so it acts on exactly the resources it saw (a concurrent resource write makes it
+  re-read and try again);
 - removal moves every second and credit out with version-guarded debits, so a concurrent
   usage debit or purchase makes it retry instead of leaving dust on a removed sub-account.
 
-DynamoDB transactions hold at most 100 items. Suspend, restore and removal put as many
-resource updates as fit into their main transaction; the rest follow right after in chunks of
-100 (see ``_commit_follow_ups``). The sub-account's own status flips in the main transaction,
-so the refusals (423, call authorization, 404 after removal) hold from that moment whatever
-happens to the follow-ups.
+DynamoDB transactions hold at most 100 items. Removal puts as many resource updates as fit
+into its main transaction; the rest follow right after in chunks of 100 (see
+``_commit_follow_ups``). Suspend and restore flip the status alone (with audit and
+notification), then pause or re-activate resources in batches of 99 guarded by the
+sub-account's current suspension, marking each paused resource; a due mark on the
+sub-account lets the ``subaccount-suspensions`` job finish what an interrupted request left.
+In every case the status flips first, so the refusals (423, call authorization, 404 after
+removal) hold from that moment whatever happens to the batches.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import (
@@ -67,12 +72,21 @@ from chalicelib.services.resources import (
 )
 from chalicelib.store import keys
 from chalicelib.store.accounts import (
+    PAUSE,
+    REACTIVATE,
     Agency,
     EmailClaim,
     SlotCounter,
     Subaccount,
     SubaccountPointer,
     User,
+    drop_resource_work_op,
+    find_subaccount,
+    resource_work_done_op,
+    resource_work_guard,
+    restore_op,
+    subaccounts_with_resource_work_due,
+    suspend_op,
 )
 from chalicelib.store.base import utcnow
 from chalicelib.store.identity import Invitation, InvitationToken, get_invitation
@@ -87,7 +101,14 @@ from chalicelib.store.ledger import (
 )
 from chalicelib.store.movements import CallHold, open_holds_of
 from chalicelib.store.pagination import decode_cursor, encode_cursor
-from chalicelib.store.resources import Resource, all_resources
+from chalicelib.store.resources import (
+    Resource,
+    all_resources,
+    marked_resources,
+    pause_op,
+    reactivate_op,
+    resources_in_status,
+)
 from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import Op, check, commit, delete, save, update
 
@@ -500,9 +521,11 @@ def suspend_subaccount(principal: Principal, subaccount_id: str,
                        note: str | None) -> Subaccount:
     """Suspend a secondary sub-account, pausing exactly its running resources.
 
-    One transaction records the suspension (note, time, actor) and the list of resources it
-    paused, pauses them (active campaigns → paused, active agents → inactive, enabled
-    automations → disabled), audits and notifies. Already suspended → 409
+    One transaction flips the status (note, time, actor, a new suspension id), audits and
+    notifies: from then on its users' writes answer 423 and calls are refused, whatever
+    happens next. Then the running resources are paused and marked (active campaigns →
+    paused, active agents → inactive, enabled automations → disabled) in batches; what the
+    request cannot finish, the ``subaccount-suspensions`` job does. Already suspended → 409
     ``already_suspended``; the primary → 409 ``primary_subaccount``.
     """
     note = (note or "").strip() or None
@@ -514,39 +537,26 @@ def suspend_subaccount(principal: Principal, subaccount_id: str,
             raise primary_protected()
         if sub.status == "suspended":
             raise Conflict("this sub-account is already suspended", code="already_suspended")
-        targets = [
-            item for item in all_resources(sub.agency_id, sub.subaccount_id)
-            if item.type in BY_TYPE and BY_TYPE[item.type].running == item.status
-        ]
-        paused = [[item.type, item.resource_id] for item in targets]
         now = utcnow()
-        actions = [
-            Subaccount.status.set("suspended"),
-            Subaccount.suspended_at.set(now),
-            Subaccount.suspended_by.set(principal.user_id),
-            Subaccount.paused_resources.set(paused),
-            Subaccount.suspension_note.set(note) if note else Subaccount.suspension_note.remove(),
-        ]
-        head = [
-            update(subaccount_key(sub.agency_id, sub.subaccount_id), actions=actions,
-                   condition=(Subaccount.status == "active") & generation_condition(sub),
-                   error=_changed()),
-            audit_op(sub.agency_id, principal.user_id, "subaccount.suspended",
-                     subaccount_id=sub.subaccount_id, target=sub.subaccount_id,
-                     before={"status": "active"},
-                     after={"status": "suspended", "note": note, "paused_resources": paused},
-                     at=now),
-            notification_op(sub.agency_id, "subaccount_suspended",
-                            f"Sub-account {sub.name} was suspended",
-                            subaccount_id=sub.subaccount_id,
-                            data={"note": note, "paused_resources": len(paused)}, at=now),
-        ]
-        resource_ops = [status_op(item, BY_TYPE[item.type].stopped or item.status,
-                                  expected=item.status) for item in targets]
+        suspension_id = new_id("susp")
         try:
-            _commit_with_resources(head, resource_ops)
+            commit([
+                suspend_op(sub, suspension_id=suspension_id, at=now, by=principal.user_id,
+                           note=note, due_at=now + RESOURCE_WORK_GRACE, error=_changed()),
+                audit_op(sub.agency_id, principal.user_id, "subaccount.suspended",
+                         subaccount_id=sub.subaccount_id, target=sub.subaccount_id,
+                         before={"status": "active"},
+                         after={"status": "suspended", "note": note}, at=now),
+                notification_op(sub.agency_id, "subaccount_suspended",
+                                f"Sub-account {sub.name} was suspended",
+                                subaccount_id=sub.subaccount_id, data={"note": note}, at=now),
+            ])
         except _ChangedMeanwhile:
             continue
+        # What the flip wrote, so the batches need not read the sub-account again.
+        sub.status, sub.suspended_at, sub.suspended_by = "suspended", now, principal.user_id
+        sub.suspension_note, sub.suspension_id, sub.resource_work = note, suspension_id, PAUSE
+        _work_within_request(sub)
         return get_subaccount(sub.agency_id, sub.subaccount_id)
     raise Conflict("the sub-account kept changing; try again", code="concurrent_update")
 
@@ -554,48 +564,171 @@ def suspend_subaccount(principal: Principal, subaccount_id: str,
 def restore_subaccount(principal: Principal, subaccount_id: str) -> Subaccount:
     """Lift a suspension and re-activate exactly what it paused.
 
-    Resources deleted meanwhile are skipped, and so are those agency staff already switched
-    back on; resources paused by hand (before or during the suspension) stay paused.
-    Not suspended → 409 ``not_suspended``.
+    One transaction flips the status back (and audits, notifies); then the resources marked
+    by a suspension and still in their paused status are re-activated in batches, finished
+    by the ``subaccount-suspensions`` job if the request cannot. Resources deleted meanwhile
+    are gone, those people switched back on or paused by hand carry no mark and stay as they
+    are. A suspension's unfinished batches stop at the flip. Not suspended → 409
+    ``not_suspended``.
     """
     for _ in range(MAX_ATTEMPTS):
         sub = load_subaccount(principal, subaccount_id, Action.MANAGE_SUBACCOUNT)
         if sub.status != "suspended":
             raise Conflict("this sub-account is not suspended", code="not_suspended")
-        paused = {(kind, rid) for kind, rid in (sub.paused_resources or [])}
-        targets = [
-            item for item in all_resources(sub.agency_id, sub.subaccount_id)
-            if (item.type, item.resource_id) in paused and item.type in BY_TYPE
-            and BY_TYPE[item.type].stopped == item.status
-        ]
         now = utcnow()
-        head = [
-            update(subaccount_key(sub.agency_id, sub.subaccount_id),
-                   actions=[Subaccount.status.set("active"),
-                            Subaccount.suspension_note.remove(),
-                            Subaccount.suspended_at.remove(),
-                            Subaccount.suspended_by.remove(),
-                            Subaccount.paused_resources.remove()],
-                   condition=(Subaccount.status == "suspended") & generation_condition(sub),
-                   error=_changed()),
-            audit_op(sub.agency_id, principal.user_id, "subaccount.restored",
-                     subaccount_id=sub.subaccount_id, target=sub.subaccount_id,
-                     before=_banner(sub),
-                     after={"status": "active",
-                            "reactivated": [[i.type, i.resource_id] for i in targets]},
-                     at=now),
-            notification_op(sub.agency_id, "subaccount_restored",
-                            f"Sub-account {sub.name} was restored",
-                            subaccount_id=sub.subaccount_id, at=now),
-        ]
-        resource_ops = [status_op(item, BY_TYPE[item.type].running or item.status,
-                                  expected=item.status) for item in targets]
         try:
-            _commit_with_resources(head, resource_ops)
+            commit([
+                restore_op(sub, due_at=now + RESOURCE_WORK_GRACE, error=_changed()),
+                audit_op(sub.agency_id, principal.user_id, "subaccount.restored",
+                         subaccount_id=sub.subaccount_id, target=sub.subaccount_id,
+                         before=_banner(sub), after={"status": "active"}, at=now),
+                notification_op(sub.agency_id, "subaccount_restored",
+                                f"Sub-account {sub.name} was restored",
+                                subaccount_id=sub.subaccount_id, at=now),
+            ])
         except _ChangedMeanwhile:
             continue
+        sub.status, sub.resource_work = "active", REACTIVATE  # what the flip wrote
+        _work_within_request(sub)
         return get_subaccount(sub.agency_id, sub.subaccount_id)
     raise Conflict("the sub-account kept changing; try again", code="concurrent_update")
+
+
+# ------------------------------------------------- suspension batches (request, then the job)
+
+#: How long a suspend or restore request keeps pausing / re-activating before it answers and
+#: leaves the rest to the job (API Gateway gives a request 29 s).
+REQUEST_WORK_BUDGET_NS = 20 * 10**9
+#: When the job takes over unfinished batches: late enough not to race the request itself.
+RESOURCE_WORK_GRACE = timedelta(minutes=2)
+#: Resources per transaction: 99 updates and the guard on the sub-account (≤ 100 items).
+RESOURCE_BATCH = MAX_TRANSACTION_ITEMS - 1
+
+
+class _WorkOver(Conflict):
+    """Internal: a later restore or suspension (or a removal) replaced the work of a batch."""
+
+    code = "concurrent_update"
+
+    def __init__(self) -> None:
+        super().__init__("a later suspension or restore took over")
+
+
+class _ResourceMoved(Conflict):
+    """Internal: one resource of a batch changed since it was read; the batch goes without."""
+
+    code = "concurrent_update"
+
+    def __init__(self) -> None:
+        super().__init__("a resource changed meanwhile")
+
+
+def _work_within_request(sub: Subaccount) -> None:
+    """Do the batches the flip just recorded, within the request's budget. The flip already
+    answered for the refusals, so trouble here is the job's to finish, not the caller's."""
+    stop_at = time.monotonic_ns() + REQUEST_WORK_BUDGET_NS
+    try:
+        advance_resource_work(sub, lambda: time.monotonic_ns() >= stop_at)
+    except DomainError:
+        log.warning("suspension batches of %s left to the job", sub.subaccount_id,
+                    exc_info=True)
+
+
+def _pause_ops(sub: Subaccount) -> list[Op]:
+    """Pause and mark what ran at the flip (and nothing people switched on since)."""
+    flipped_at = sub.suspended_at
+    assert flipped_at is not None and sub.suspension_id is not None
+    ops: list[Op] = []
+    running = {kind.running for kind in BY_TYPE.values() if kind.running}
+    for item in resources_in_status(sub.agency_id, sub.subaccount_id, running):
+        kind = BY_TYPE.get(item.type)
+        if (kind is None or kind.stopped is None or item.status != kind.running
+                or item.created_at > flipped_at
+                or (item.updated_at is not None and item.updated_at > flipped_at)):
+            continue
+        ops.append(pause_op(item, kind.stopped, sub.suspension_id, flipped_at,
+                            _ResourceMoved()))
+    return ops
+
+
+def _reactivate_ops(sub: Subaccount) -> list[Op]:
+    """Re-activate what a suspension marked and is still paused (and, for a suspension
+    recorded before marks existed, what its list names and is still paused)."""
+    legacy = {(kind, rid) for kind, rid in (sub.paused_resources or [])}
+    items = (all_resources(sub.agency_id, sub.subaccount_id) if legacy
+             else marked_resources(sub.agency_id, sub.subaccount_id))
+    ops: list[Op] = []
+    for item in items:
+        kind = BY_TYPE.get(item.type)
+        if kind is None or kind.running is None or item.status != kind.stopped:
+            continue
+        if item.suspension_mark or (item.type, item.resource_id) in legacy:
+            ops.append(reactivate_op(item, kind.running, _ResourceMoved()))
+    return ops
+
+
+def _commit_batch(guard: Op, batch: list[Op]) -> bool:
+    """One batch in one transaction with the guard; a resource that changed meanwhile is
+    left out and the rest retried. False when the work itself was replaced."""
+    pending = list(batch)
+    while pending:
+        try:
+            commit([guard, *pending])
+            return True
+        except _WorkOver:
+            return False
+        except _ResourceMoved as moved:
+            left = [op for op in pending if op.on_condition_failed is not moved]
+            if len(left) == len(pending):  # not one of ours: never loop on it
+                raise
+            pending = left
+    return True
+
+
+def advance_resource_work(sub: Subaccount, should_stop: Callable[[], bool]) -> bool:
+    """Carry the sub-account's pending suspension or restore batches on from where they are
+    (every batch is conditional, so doing one twice changes nothing). True when nothing is
+    left; False when ``should_stop`` said so first (the due mark stays for the job)."""
+    if sub.resource_work is None:
+        return True
+    expected = "suspended" if sub.resource_work == PAUSE else "active"
+    if sub.status != expected:  # removed meanwhile, or a record from before this model
+        with contextlib.suppress(DomainError):
+            commit([drop_resource_work_op(sub)])
+        return True
+    ops = _pause_ops(sub) if sub.resource_work == PAUSE else _reactivate_ops(sub)
+    guard = resource_work_guard(sub, _WorkOver())
+    for start in range(0, len(ops), RESOURCE_BATCH):
+        if should_stop():
+            return False
+        if not _commit_batch(guard, ops[start:start + RESOURCE_BATCH]):
+            return True  # a later suspension or restore owns the resources now
+    with contextlib.suppress(_WorkOver):
+        commit([resource_work_done_op(sub, _WorkOver())])
+    return True
+
+
+def finish_due_resource_work(as_of: datetime, should_stop: Callable[[], bool]
+                             ) -> dict[str, int]:
+    """The ``subaccount-suspensions`` job: finish the batches of suspensions and restores
+    whose request did not (O(due): the sparse GSI2 partition)."""
+    counts = {"processed": 0, "succeeded": 0, "failed": 0, "deferred": 0}
+    for due in subaccounts_with_resource_work_due(as_of):
+        if should_stop():
+            counts["deferred"] += 1
+            continue
+        sub = find_subaccount(due.agency_id, due.subaccount_id)  # the index lags
+        if sub is None:
+            continue
+        counts["processed"] += 1
+        try:
+            finished = advance_resource_work(sub, should_stop)
+        except Exception:  # one sub-account's trouble must not stop the others
+            log.exception("suspension batches of %s failed", sub.subaccount_id)
+            counts["failed"] += 1
+            continue
+        counts["succeeded" if finished else "deferred"] += 1
+    return counts
 
 
 # --------------------------------------------------------------------------- removal

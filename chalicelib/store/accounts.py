@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -9,9 +13,17 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
+from pynamodb.expressions.condition import Condition
 
+from chalicelib.domain.errors import DomainError
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, sortable_time
+from chalicelib.store.transact import Op, check, update
+
+#: GSI2 partition of sub-accounts whose suspension or restore still has resource batches to do.
+SUSPENSIONS_JOB = "subaccount-suspensions"
+#: ``Subaccount.resource_work`` values.
+PAUSE, REACTIVATE = "pause", "restore"
 
 
 class Agency(TableItem, discriminator="Agency"):
@@ -46,7 +58,11 @@ class SlotCounter(TableItem, discriminator="SlotCounter"):
 
 
 class Subaccount(TableItem, discriminator="Subaccount"):
-    """PK: ``AGENCY#<aid>`` / SK: ``SUB#<sid>``. A client (or the agency's primary)."""
+    """PK: ``AGENCY#<aid>`` / SK: ``SUB#<sid>``. A client (or the agency's primary).
+
+    GSI2 ``DUE#subaccount-suspensions`` / ``<due iso>#<aid>#<sid>`` while the resource
+    batches of a suspension or restore are unfinished (``resource_work``).
+    """
 
     agency_id = UnicodeAttribute()
     subaccount_id = UnicodeAttribute()
@@ -61,7 +77,12 @@ class Subaccount(TableItem, discriminator="Subaccount"):
     suspension_note = UnicodeAttribute(null=True)
     suspended_at = UTCDateTimeText(null=True)
     suspended_by = UnicodeAttribute(null=True)
-    paused_resources = JSONAttribute(null=True)  # [[type, rid], ...] paused by the suspension
+    # Legacy: [[type, rid], ...] paused by a suspension recorded before resources carried
+    # their own mark; only read by restore, never written any more.
+    paused_resources = JSONAttribute(null=True)
+    suspension_id = UnicodeAttribute(null=True)  # the current (or last) suspension
+    # "pause" / "restore" while that suspension's or restore's resource batches are unfinished
+    resource_work = UnicodeAttribute(null=True)
     # Bumped by every resource write (create, status change, delete) in the same transaction,
     # so suspend / restore / removal can require that the resources they read did not change.
     resource_generation = IntegerAttribute(null=True)
@@ -107,3 +128,101 @@ class EmailClaim(TableItem, discriminator="EmailClaim"):
     agency_id = UnicodeAttribute()
     owner_type = UnicodeAttribute()
     owner_id = UnicodeAttribute()
+
+
+def subaccounts_of(agency_id: str) -> list[Subaccount]:
+    """Every sub-account the agency ever had, removed ones included: one Query (paged) of
+    the agency partition, strongly consistent."""
+    return list(Subaccount.query(keys.agency_pk(agency_id),
+                                 Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX),
+                                 consistent_read=True))
+
+
+def find_subaccount(agency_id: str, subaccount_id: str) -> Subaccount | None:
+    """A sub-account in any status (removed included), or None: one consistent GetItem."""
+    try:
+        return Subaccount.get(keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id),
+                              consistent_read=True)
+    except Subaccount.DoesNotExist:
+        return None
+
+
+def _key(sub: Subaccount) -> Subaccount:
+    return Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sub.subaccount_id))
+
+
+def _due_actions(sub: Subaccount, due_at: datetime) -> list[Any]:
+    return [Subaccount.DUEPK.set(keys.due_pk(SUSPENSIONS_JOB)),
+            Subaccount.DUESK.set(keys.due_sk(sortable_time(due_at),
+                                             f"{sub.agency_id}#{sub.subaccount_id}"))]
+
+
+def _same_suspension(sub: Subaccount) -> Condition:
+    if sub.suspension_id:
+        return Subaccount.suspension_id == sub.suspension_id
+    return Subaccount.suspension_id.does_not_exist()
+
+
+def suspend_op(sub: Subaccount, *, suspension_id: str, at: datetime, by: str,
+               note: str | None, due_at: datetime, error: DomainError) -> Op:
+    """Flip an active sub-account to suspended: ONE write, so refusals start at once. It also
+    records the pausing still to do, due for the job at ``due_at`` (if the request dies)."""
+    return update(_key(sub), actions=[
+        Subaccount.status.set("suspended"),
+        Subaccount.suspended_at.set(at),
+        Subaccount.suspended_by.set(by),
+        Subaccount.suspension_note.set(note) if note else Subaccount.suspension_note.remove(),
+        Subaccount.suspension_id.set(suspension_id),
+        Subaccount.resource_work.set(PAUSE),
+        *_due_actions(sub, due_at),
+    ], condition=Subaccount.status == "active", error=error)
+
+
+def restore_op(sub: Subaccount, *, due_at: datetime, error: DomainError) -> Op:
+    """Flip a suspended sub-account back to active (the suspension read, not a later one),
+    recording the re-activation still to do, due for the job at ``due_at``."""
+    return update(_key(sub), actions=[
+        Subaccount.status.set("active"),
+        Subaccount.suspension_note.remove(),
+        Subaccount.suspended_at.remove(),
+        Subaccount.suspended_by.remove(),
+        Subaccount.resource_work.set(REACTIVATE),
+        *_due_actions(sub, due_at),
+    ], condition=(Subaccount.status == "suspended") & _same_suspension(sub), error=error)
+
+
+def _work_unchanged(sub: Subaccount) -> Condition:
+    return ((Subaccount.status == sub.status) & _same_suspension(sub)
+            & (Subaccount.resource_work == sub.resource_work))
+
+
+def resource_work_guard(sub: Subaccount, error: DomainError) -> Op:
+    """Condition of every resource batch: the suspension or restore it belongs to is still
+    the sub-account's current one (a later restore or suspension stops it)."""
+    return check(_key(sub), _work_unchanged(sub), error)
+
+
+def resource_work_done_op(sub: Subaccount, error: DomainError) -> Op:
+    """Every batch is done: clear the pending work and its due mark (and a legacy list)."""
+    return update(_key(sub), actions=[
+        Subaccount.resource_work.remove(), Subaccount.paused_resources.remove(),
+        Subaccount.DUEPK.remove(), Subaccount.DUESK.remove(),
+    ], condition=_work_unchanged(sub), error=error)
+
+
+def drop_resource_work_op(sub: Subaccount) -> Op:
+    """Clear a due mark that no longer means anything (the sub-account was removed, or its
+    status and work disagree)."""
+    return update(_key(sub), actions=[
+        Subaccount.resource_work.remove(), Subaccount.DUEPK.remove(), Subaccount.DUESK.remove(),
+    ], condition=(Subaccount.status == sub.status) & _same_suspension(sub))
+
+
+def subaccounts_with_resource_work_due(as_of: datetime) -> Iterator[Subaccount]:
+    """Sub-accounts whose suspension or restore batches are unfinished and due by ``as_of``:
+    the sparse GSI2 partition (O(due), never a scan). Eventually consistent: re-read each."""
+    upper = f"{sortable_time(as_of)}#\uffff"
+    for item in Subaccount.due_index.query(keys.due_pk(SUSPENSIONS_JOB),
+                                           Subaccount.DUESK <= upper):  # noqa: SIM300
+        if isinstance(item, Subaccount):
+            yield item

@@ -24,6 +24,7 @@ tenant. Shapes (PK / SK):
 - call hold              ``HOLD#<call_id>`` / ``HOLD``; while open, GSI1
                          ``HOLDS#<aid>#<sid>`` / ``<call_id>`` (removal finds them)
 - daily counters         ``STATS#<aid>#<sid>`` / ``DAY#<yyyy-mm-dd>``
+                         (GSI1 ``STATSDAY#<aid>`` / ``<yyyy-mm-dd>#<sid>``: by agency and date)
 - audit event            ``AGENCY#<aid>#AUDIT`` / ``<iso time>#<eid>``
 - notification           ``AGENCY#<aid>#NOTIFY`` / ``<iso time>#<nid>``
 - outbox email           ``OUTBOX`` / ``<iso time>#<mid>``  (local stack only)
@@ -160,6 +161,16 @@ def stats_pk(agency_id: str, subaccount_id: str) -> str:
 def stats_sk(day_iso: str) -> str:
     """Daily counter row of one date (``YYYY-MM-DD``)."""
     return f"DAY#{day_iso}"
+
+
+def stats_by_day_pk(agency_id: str) -> str:
+    """GSI1 partition of every daily counter row of an agency (reports over all of them)."""
+    return f"STATSDAY#{agency_id}"
+
+
+def stats_by_day_sk(day_iso: str, subaccount_id: str) -> str:
+    """GSI1 sort key of a daily counter row: the date first, so a range is one key range."""
+    return f"{day_iso}#{subaccount_id}"
 
 
 def audit_pk(agency_id: str) -> str:

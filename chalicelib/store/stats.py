@@ -1,12 +1,15 @@
 """Pre-aggregated daily counters per sub-account, written with each money or call event.
 
-Reports read these rows (one Query per sub-account and range) instead of scanning entries.
-The busiest row is one sub-account's day: never an agency-wide item (SPEC "No hot items").
+Reports read these rows instead of scanning entries: one sub-account's range is one Query of
+its partition; every sub-account's range at once is one Query (paged) of GSI1, where each row
+is also keyed by agency and date (written by the same update, so in the same transaction as
+its event). The busiest row is one sub-account's day: never an agency-wide item (SPEC "No hot
+items"); the agency-wide GSI1 partition is an index, not a row that transactions contend on.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pynamodb.attributes import UnicodeAttribute
 
@@ -21,9 +24,14 @@ COUNTERS = REPORT_COUNTERS
 
 
 class DailyStats(TableItem, discriminator="DailyStats"):
-    """PK: ``STATS#<aid>#<sid>`` / SK: ``DAY#<yyyy-mm-dd>``. Counters of one sub-account-day."""
+    """PK: ``STATS#<aid>#<sid>`` / SK: ``DAY#<yyyy-mm-dd>``. Counters of one sub-account-day.
+
+    GSI1: ``STATSDAY#<aid>`` / ``<yyyy-mm-dd>#<sid>`` (the agency's rows by date). Rows written
+    before GSI1 was set on them are not in the index until their day is counted again.
+    """
 
     day = UnicodeAttribute(null=True)
+    subaccount_id = UnicodeAttribute(null=True)
     used_basic_seconds = IntegerAttribute(default=0)
     used_premium_seconds = IntegerAttribute(default=0)
     shortfall_seconds = IntegerAttribute(default=0)
@@ -55,7 +63,10 @@ def stats_op(agency_id: str, subaccount_id: str, at: datetime, timezone: str | N
     unknown = set(increments) - set(COUNTERS)
     if unknown:
         raise ValueError(f"unknown counters: {sorted(unknown)}")
-    actions = [DailyStats.kind.set(DailyStats), DailyStats.day.set(day.isoformat())]
+    actions = [DailyStats.kind.set(DailyStats), DailyStats.day.set(day.isoformat()),
+               DailyStats.subaccount_id.set(subaccount_id),
+               DailyStats.GSI1PK.set(keys.stats_by_day_pk(agency_id)),
+               DailyStats.GSI1SK.set(keys.stats_by_day_sk(day.isoformat(), subaccount_id))]
     for name, amount in increments.items():
         if amount:
             actions.append(getattr(DailyStats, name).add(amount))
@@ -73,3 +84,19 @@ def read_days(agency_id: str, subaccount_id: str, start: date, end: date) -> lis
             DailyStats.SK.between(keys.stats_sk(start.isoformat()), keys.stats_sk(end.isoformat())),
         )
     )
+
+
+def read_agency_days(agency_id: str, start: date, end: date) -> list[DailyStats]:
+    """Day rows of every sub-account of the agency (removed ones included) from ``start`` to
+    ``end`` inclusive: one Query of GSI1 (paged), whatever the number of sub-accounts.
+
+    GSI reads are eventually consistent: a counter written a moment ago may be missing for
+    that moment, which a report can live with (a money decision never reads this).
+    """
+    after_end = (end + timedelta(days=1)).isoformat()  # sort keys are ``<date>#<sid>``
+    return [
+        row for row in DailyStats.lookup_index.query(
+            keys.stats_by_day_pk(agency_id),
+            DailyStats.GSI1SK.between(start.isoformat(), after_end))
+        if isinstance(row, DailyStats)
+    ]

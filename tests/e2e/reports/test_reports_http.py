@@ -313,18 +313,18 @@ class TestAccess:
 
 
 class TestReadCost:
-    def test_one_query_per_subaccount_and_no_scan(self, month, dynamodb_calls) -> None:
+    def test_no_query_per_subaccount_and_no_scan(self, month, dynamodb_calls) -> None:
         client, agency, *_ = month
         dynamodb_calls.reset()
         answer = call(client, "GET", report_path(None, "2025-03-01", "2026-02-28"),
                       token=agency.owner_token)
         assert answer.status == 200 and len(answer.body["subaccounts"]) == 3
         assert dynamodb_calls.calls["Scan"] == 0
-        # 1 Query for the sub-accounts + 1 per sub-account range.
-        assert dynamodb_calls.calls["Query"] == 1 + 3
+        # 1 Query for the sub-accounts + 1 for every sub-account's counters of the range.
+        assert dynamodb_calls.calls["Query"] == 1 + 1
         # Session (user + agency) and every wallet balance, one batch each.
         assert dynamodb_calls.calls["BatchGetItem"] == 2
-        assert dynamodb_calls.total == 1 + 3 + 2
+        assert dynamodb_calls.total == 2 + 2
 
     def test_single_report_reads_three_items_groups(self, month, dynamodb_calls) -> None:
         client, agency, _, client_a, _, _ = month

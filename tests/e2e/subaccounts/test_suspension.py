@@ -61,12 +61,13 @@ class TestSuspend:
         assert resource(aid, sid, "automations", automation["id"]).status == "disabled"
         assert resource(aid, sid, "phone-numbers", number["id"]).status == "active"
 
-        from chalicelib.services.access import get_subaccount
+        # What the suspension paused is marked on each resource (SPEC), nothing else is.
+        from chalicelib.store.resources import all_resources
 
-        stored = get_subaccount(aid, sid)
-        assert sorted(map(tuple, stored.paused_resources)) == sorted([
-            ("campaign", running["id"]), ("agent", agent["id"]),
-            ("automation", automation["id"])])
+        marked = sorted((item.type, item.resource_id) for item in all_resources(aid, sid)
+                        if item.suspension_mark)
+        assert marked == sorted([("campaign", running["id"]), ("agent", agent["id"]),
+                                 ("automation", automation["id"])])
         notes = call(app_client, "GET", "/v1/notifications", token=agency.owner_token)
         if notes.status == 200:  # the notifications route belongs to another area
             items = notes.body.get("notifications", [])
