@@ -188,9 +188,11 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
     if handler is None:
         where = {"event_id": event["id"], "event_type": event["type"], "connect": connect}
         if event["type"] in (HANDLERS if connect else CONNECT_HANDLERS):
-            log.warning("webhook event of the other endpoint ignored", extra=where)
+            log.warning("webhook event %s (%s) came through the other endpoint: ignored",
+                        event["id"], event["type"], extra=where)
         else:
-            log.info("webhook event of an unhandled type ignored", extra=where)
+            log.info("webhook event %s of unhandled type %s ignored", event["id"],
+                     event["type"], extra=where)
         return {"received": True, "handled": False}
     try:
         StripeEventMarker.get(keys.webhook_event_pk(event["id"]), "EVENT", consistent_read=True)
@@ -235,7 +237,9 @@ def _record_mismatch(event: dict[str, Any], mismatch: EventMismatch) -> dict[str
                "stripe_id": mismatch.stripe_id, "account": event.get("account"),
                "differences": mismatch.differences}
     fields = ", ".join(d["field"] for d in mismatch.differences)
-    log.warning("webhook event does not match Stripe; nothing applied", extra=finding)
+    # The structured keys for a JSON formatter; the message alone says enough without one.
+    log.warning("webhook event %s (%s) does not match Stripe (%s) for agency %s: nothing "
+                "applied", event["id"], event["type"], fields, mismatch.agency_id, extra=finding)
     try:
         commit([
             marker_op(event),
