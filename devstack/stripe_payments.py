@@ -23,6 +23,12 @@ What localstripe 1.15.10 does differently from Stripe, and what this module does
   succeeds and the customer's default is kept. All fixed here.
 * Customers: ``invoice_settings[default_payment_method]`` is accepted without checking that the
   method is attached to that customer; Stripe refuses that, and so does this module.
+* Disputes: localstripe has none. Served here: ``GET /v1/disputes[/{id}]`` and
+  ``POST /v1/disputes/{id}/close`` as Stripe answers them, and, since Stripe test mode opens
+  disputes only through special cards, two test helpers in the style of ``/v1/test_helpers``:
+  ``POST /v1/test_helpers/charges/{id}/dispute`` (``amount``, ``reason``, ``status``) opens one
+  and ``POST /v1/test_helpers/disputes/{id}/close`` (``status``) decides it. Each change
+  publishes ``charge.dispute.created`` / ``.updated`` / ``.closed``.
 
 Objects from localstripe also gain the top-level fields Stripe has and localstripe lacks, with
 ``null`` where Stripe's fixture has ``null`` and computed values otherwise (``normalize``).
@@ -30,6 +36,7 @@ Objects from localstripe also gain the top-level fields Stripe has and localstri
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -42,9 +49,14 @@ from devstack.stripe_webhooks import EventBus
 from devstack.stripe_wire import (
     JsonObject,
     StripeError,
+    as_int,
     fixture,
     json_response,
     list_response,
+    new_id,
+    new_object,
+    not_found,
+    now,
     read_params,
 )
 
@@ -87,6 +99,11 @@ PI_REQUEST_ONLY = ("off_session", "return_url", "error_on_requires_action", "man
 REFUND_EXTRA_FIELDS = ("reason", "instructions_email")
 REFUND_REQUEST_ONLY = ("refund_application_fee", "reverse_transfer")
 NORMALIZED_KINDS = ("payment_intent", "charge", "refund", "customer", "payment_method")
+#: Dispute statuses: open ones, and the final ones after which a dispute never changes.
+DISPUTE_OPEN = ("needs_response", "under_review", "warning_needs_response",
+                "warning_under_review")
+DISPUTE_FINAL = ("won", "lost", "warning_closed")
+DISPUTE_EVIDENCE_DAYS = 7
 
 
 def local_name(payment_method: str) -> str:
@@ -146,10 +163,12 @@ class PaymentsExtension:
         self.bus = bus
         # payment method id -> (code, decline_code) it declines with (from its test name).
         self.declines: dict[str, tuple[str, str]] = {}
+        self.disputes: dict[str, JsonObject] = {}
 
     def reset(self) -> None:
-        """Forget remembered decline codes (``POST /_devstack/reset``)."""
+        """Forget remembered decline codes and disputes (``POST /_devstack/reset``)."""
         self.declines.clear()
+        self.disputes.clear()
 
     def routes(self) -> list[web.RouteDef]:
         """The routes this module serves instead of plain forwarding."""
@@ -165,6 +184,11 @@ class PaymentsExtension:
             web.get("/v1/customers/{id}/payment_methods/{pm}",
                     self.retrieve_customer_payment_method),
             web.post("/v1/customers/{id}", self.update_customer),
+            web.get("/v1/disputes", self.list_disputes),
+            web.get("/v1/disputes/{id}", self.retrieve_dispute),
+            web.post("/v1/disputes/{id}/close", self.close_dispute),
+            web.post("/v1/test_helpers/charges/{id}/dispute", self.helper_dispute_charge),
+            web.post("/v1/test_helpers/disputes/{id}/close", self.helper_close_dispute),
         ]
 
     # -- talking to localstripe --
@@ -342,6 +366,92 @@ class PaymentsExtension:
             return self.bridge.get("charge", params["charge"])
         intent = self.bridge.get("payment_intent", params.get("payment_intent"))
         return intent.latest_charge if intent is not None else None
+
+    # -- disputes --
+
+    def _dispute(self, dispute_id: str) -> JsonObject:
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None:
+            raise not_found("dispute", dispute_id)
+        return dispute
+
+    async def list_disputes(self, request: web.Request) -> web.Response:
+        """``GET /v1/disputes`` (filters: ``charge``, ``payment_intent``)."""
+        params = await read_params(request)
+        charge, intent = params.get("charge"), params.get("payment_intent")
+        return json_response(list_response(
+            list(self.disputes.values()), "/v1/disputes", params,
+            predicate=lambda d: (charge is None or d["charge"] == charge)
+            and (intent is None or d["payment_intent"] == intent)))
+
+    async def retrieve_dispute(self, request: web.Request) -> web.Response:
+        """``GET /v1/disputes/{id}``."""
+        return json_response(self._dispute(request.match_info["id"]))
+
+    async def close_dispute(self, request: web.Request) -> web.Response:
+        """``POST /v1/disputes/{id}/close``: the merchant accepts the dispute, so it is lost
+        (an inquiry is closed, ``warning_closed``), as in Stripe."""
+        dispute = self._dispute(request.match_info["id"])
+        inquiry = dispute["status"].startswith("warning_")
+        return json_response(self._decide(dispute, "warning_closed" if inquiry else "lost"))
+
+    async def helper_dispute_charge(self, request: web.Request) -> web.Response:
+        """``POST /v1/test_helpers/charges/{id}/dispute``: the cardholder disputes ``amount``
+        (default: the whole charge); ``status`` ``needs_response`` (default) or, for an
+        inquiry, ``warning_needs_response``. Publishes ``charge.dispute.created``."""
+        charge_id = request.match_info["id"]
+        charge = self.bridge.get("charge", charge_id)
+        if charge is None:
+            raise not_found("charge", charge_id)
+        if charge.status != "succeeded":
+            raise StripeError(400, f"Charge {charge_id} did not succeed: it cannot be disputed.",
+                              param="charge")
+        params = await read_params(request)
+        amount = as_int(params, "amount", default=charge.amount)
+        if not 0 < amount <= charge.amount:
+            raise StripeError(400, f"amount must be from 1 to {charge.amount}.",
+                              code="parameter_invalid_integer", param="amount")
+        status = params.get("status") or "needs_response"
+        if status not in ("needs_response", "warning_needs_response"):
+            raise StripeError(400, "status must be needs_response or warning_needs_response",
+                              param="status")
+        created = now()
+        dispute = new_object(
+            "dispute", id=new_id("dp_"), amount=amount, balance_transactions=[],
+            charge=charge_id, created=created, currency=charge.currency,
+            is_charge_refundable=False, livemode=False, metadata={},
+            payment_intent=charge.payment_intent, reason=params.get("reason") or "fraudulent",
+            status=status)
+        dispute["evidence_details"]["due_by"] = created + DISPUTE_EVIDENCE_DAYS * 86400
+        dispute["payment_method_details"]["card"]["case_type"] = (
+            "inquiry" if status.startswith("warning_") else "chargeback")
+        self.disputes[dispute["id"]] = dispute
+        charge.disputed = True
+        self.bus.publish("charge.dispute.created", copy.deepcopy(dispute))
+        return json_response(dispute)
+
+    async def helper_close_dispute(self, request: web.Request) -> web.Response:
+        """``POST /v1/test_helpers/disputes/{id}/close`` ``status``: ``won``, ``lost`` or
+        ``warning_closed`` (``charge.dispute.closed``), or another open status
+        (``charge.dispute.updated``)."""
+        dispute = self._dispute(request.match_info["id"])
+        params = await read_params(request)
+        status = params.get("status")
+        if status not in (*DISPUTE_OPEN, *DISPUTE_FINAL):
+            raise StripeError(400, f"status must be one of {', '.join(DISPUTE_FINAL)} or an "
+                                   "open status", param="status")
+        return json_response(self._decide(dispute, str(status)))
+
+    def _decide(self, dispute: JsonObject, status: str) -> JsonObject:
+        """Move an open dispute to ``status`` and publish the event Stripe would."""
+        if dispute["status"] in DISPUTE_FINAL:
+            raise StripeError(400, f"Dispute {dispute['id']} is already {dispute['status']}.")
+        previous = dispute["status"]
+        dispute["status"] = status
+        final = status in DISPUTE_FINAL
+        self.bus.publish("charge.dispute.closed" if final else "charge.dispute.updated",
+                         copy.deepcopy(dispute), previous_attributes={"status": previous})
+        return dispute
 
     # -- payment methods and customers --
 

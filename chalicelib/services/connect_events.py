@@ -1,9 +1,15 @@
-"""Stripe Connect webhook handlers: ``account.updated``, ``payout.paid``, ``payout.failed``,
-``transfer.created`` and ``transfer.reversed``.
+"""Stripe Connect webhook handlers: ``account.updated``, ``payout.paid``, ``payout.failed``
+(events of connected accounts, from the Connect endpoint), and ``transfer.created`` and
+``transfer.reversed`` (the platform's own: transfers are made from the platform's balance).
 
 Connect events carry the connected account id in ``event["account"]``; the agency is found
 from it through GSI1 (``STRIPE#<acct id>`` on the agency's ConnectAccount item). An event of
 an account we do not know is a no-op (recorded, not retried).
+
+Before anything changes, the object is retrieved from Stripe (the account, the payout of
+that connected account, the transfer) and checked against what we recorded: the event's
+account must be the agency's, the transfer its payout's. The retrieved object's state is
+what is applied; a mismatch raises ``EventMismatch`` (see ``services.webhooks``).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from chalicelib.domain.money import micros_to_cents
 from chalicelib.domain.payouts import PayoutStatus, transfer_attempt
-from chalicelib.services.webhooks import Effect, on
-from chalicelib.store.connect import ConnectAccount, find_connect_account, get_payout
+from chalicelib.services.webhooks import Effect, check_against_stripe, missing_at_stripe, on
+from chalicelib.store.connect import ConnectAccount, Payout, find_connect_account, get_payout
 from chalicelib.store.transact import Op
 
 log = logging.getLogger(__name__)
@@ -25,8 +32,8 @@ def _object(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _connect_of(event: dict[str, Any]) -> ConnectAccount | None:
-    account_id = event.get("account") or (
-        _object(event).get("id") if event.get("type") == "account.updated" else None)
+    """The agency's Connect item of the event's account (only Connect events reach here)."""
+    account_id = event.get("account")
     if not isinstance(account_id, str) or not account_id:
         return None
     item = find_connect_account(account_id)
@@ -35,18 +42,54 @@ def _connect_of(event: dict[str, Any]) -> ConnectAccount | None:
     return item
 
 
-@on("account.updated")
+@on("account.updated", connect=True)
 def account_updated(event: dict[str, Any]) -> list[Op]:
-    """Re-derive the Connect status (and the bank flag) from the account object."""
+    """Re-derive the Connect status (and the bank flag) from the account as Stripe has it."""
     from chalicelib.services.connect import account_updated_ops
+    from chalicelib.stripe_gateway.connect import fetch_account
 
     item = _connect_of(event)
     if item is None:
         return []
-    return account_updated_ops(item, _object(event), int(event.get("created") or 0))
+    created = int(event.get("created") or 0)
+    if created < (item.last_event_at or 0):
+        return []  # older than the state applied last: nothing to look up
+    # The account an account.updated describes is the one it happened on.
+    check_against_stripe(item.agency_id, item.account_id,
+                         {"account_id": (item.account_id, _object(event).get("id"))})
+    account = fetch_account(item.account_id)
+    if account is None:
+        raise missing_at_stripe(item.agency_id, item.account_id)
+    owner = (account.get("metadata") or {}).get("agency_id")
+    check_against_stripe(item.agency_id, item.account_id, {
+        "account_id": (item.account_id, account.get("id")),
+        "agency_id": (item.agency_id, owner or item.agency_id)})
+    return account_updated_ops(item, account, created)
 
 
-@on("payout.paid")
+def _verified_payout(item: ConnectAccount, event: dict[str, Any], claimed_status: str
+                     ) -> dict[str, Any] | None:
+    """The connected account's payout the event names, as Stripe has it (``EventMismatch``
+    when the account has no such payout, or Stripe contradicts the event). None when Stripe
+    says the payout failed after an earlier ``paid``: the ``payout.failed`` event acts."""
+    from chalicelib.stripe_gateway.connect import fetch_payout
+
+    payout_id = _object(event).get("id")
+    if not isinstance(payout_id, str) or not payout_id:
+        raise ValueError("a payout without an id")
+    payout = fetch_payout(payout_id, item.account_id)  # asked of the agency's own account
+    if payout is None:
+        raise missing_at_stripe(item.agency_id, payout_id)
+    check_against_stripe(item.agency_id, payout_id, {"currency": ("usd", payout.get("currency"))})
+    if claimed_status == "paid" and payout.get("status") == "failed":
+        log.info("payout %s failed after it was paid; its payout.failed applies", payout_id)
+        return None
+    check_against_stripe(item.agency_id, payout_id,
+                         {"status": (claimed_status, payout.get("status"))})
+    return payout
+
+
+@on("payout.paid", connect=True)
 def payout_paid(event: dict[str, Any]) -> list[Op]:
     """The connected account's bank received the money: in-transit payouts become paid."""
     from chalicelib.services.payouts import payout_paid_ops
@@ -54,10 +97,11 @@ def payout_paid(event: dict[str, Any]) -> list[Op]:
     item = _connect_of(event)
     if item is None:
         return []
-    return payout_paid_ops(item, _object(event))
+    payout = _verified_payout(item, event, "paid")
+    return [] if payout is None else payout_paid_ops(item, payout)
 
 
-@on("payout.failed")
+@on("payout.failed", connect=True)
 def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
     """The bank refused the connected account's payout: stage ``bank``, flag, notify, email.
 
@@ -68,9 +112,11 @@ def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
     item = _connect_of(event)
     if item is None:
         return []
-    stripe_payout = _object(event)
-    failure_code = str(stripe_payout.get("failure_code") or "")
-    return Effect(payout_failed_ops(item, stripe_payout),
+    payout = _verified_payout(item, event, "failed")
+    if payout is None:  # pragma: no cover - only a ``paid`` claim can be superseded
+        return []
+    failure_code = str(payout.get("failure_code") or "")
+    return Effect(payout_failed_ops(item, payout),
                   after=lambda: _email_owner_bank_failure(item.agency_id, failure_code))
 
 
@@ -96,7 +142,7 @@ def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:
         log.exception("bank failure email for agency %s not sent", agency_id)
 
 
-def _payout_of_transfer(transfer: dict[str, Any]) -> Any:
+def _payout_of_transfer(transfer: dict[str, Any]) -> Payout | None:
     metadata = transfer.get("metadata") or {}
     agency_id, cycle = metadata.get("agency_id"), metadata.get("cycle_date")
     attempt = transfer_attempt(metadata)
@@ -108,32 +154,62 @@ def _payout_of_transfer(transfer: dict[str, Any]) -> Any:
     return payout
 
 
+def _verified_transfer(payout: Payout, transfer_id: Any) -> dict[str, Any]:
+    """Stripe's transfer ``transfer_id``, checked against the payout it claims to pay
+    (``EventMismatch`` when Stripe has no such transfer, or it pays something else)."""
+    from chalicelib.stripe_gateway.connect import fetch_transfer
+
+    if not isinstance(transfer_id, str) or not transfer_id:
+        raise ValueError("a transfer without an id")
+    transfer = fetch_transfer(transfer_id)
+    if transfer is None:
+        raise missing_at_stripe(payout.agency_id, transfer_id)
+    metadata = transfer.get("metadata") or {}
+    check_against_stripe(payout.agency_id, transfer_id, {
+        "transfer_id": (payout.transfer_id or transfer_id, transfer.get("id")),
+        "payout_id": (payout.payout_id, metadata.get("payout_id")),
+        "agency_id": (payout.agency_id, metadata.get("agency_id")),
+        "destination": (payout.account_id, transfer.get("destination")),
+        "amount_cents": (micros_to_cents(payout.amount_micros), transfer.get("amount")),
+        "currency": ("usd", transfer.get("currency")),
+    })
+    return transfer
+
+
 @on("transfer.created")
 def transfer_created(event: dict[str, Any]) -> list[Op]:
     """Attach a transfer whose answer we never got (a crash after Stripe created it)."""
     from chalicelib.services.payouts import record_transfer
 
-    transfer = _object(event)
-    payout = _payout_of_transfer(transfer)
-    if payout is not None and not payout.transfer_id and transfer.get("id"):
-        record_transfer(payout, str(transfer["id"]))
+    claimed = _object(event)
+    payout = _payout_of_transfer(claimed)
+    if payout is None or payout.transfer_id or payout.status != PayoutStatus.IN_TRANSIT.value:
+        return []
+    transfer = _verified_transfer(payout, claimed.get("id"))
+    record_transfer(payout, str(transfer["id"]))
     return []
 
 
 @on("transfer.reversed")
 def transfer_reversed(event: dict[str, Any]) -> list[Op]:
-    """A fully reversed transfer came back to the platform: the amount returns to the profit.
-
-    A partial reversal is left to reconciliation (it reports the difference).
-    """
+    """A transfer that Stripe reports fully reversed came back to the platform: the amount
+    returns to the profit. A partial reversal is left to reconciliation (it reports the
+    difference)."""
     from chalicelib.services.payouts import fail_transfer
 
-    transfer = _object(event)
-    payout = _payout_of_transfer(transfer)
+    claimed = _object(event)
+    payout = _payout_of_transfer(claimed)
     if payout is None or payout.status != PayoutStatus.IN_TRANSIT.value:
         return []
-    if int(transfer.get("amount_reversed") or 0) < int(transfer.get("amount") or 0):
-        log.warning("partial reversal of transfer %s needs review", transfer.get("id"))
+    transfer = _verified_transfer(payout, claimed.get("id"))
+    reversed_cents, amount = int(transfer.get("amount_reversed") or 0), int(transfer["amount"])
+    # ``amount_reversed`` only grows: claiming more than Stripe reversed is no delay.
+    claimed_reversed = int(claimed.get("amount_reversed") or 0)
+    if claimed_reversed > reversed_cents:
+        check_against_stripe(payout.agency_id, str(transfer["id"]),
+                             {"amount_reversed": (claimed_reversed, reversed_cents)})
+    if reversed_cents < amount:
+        log.warning("partial reversal of transfer %s needs review", transfer["id"])
         return []
     fail_transfer(payout, "transfer_reversed", transfer_sent=True)
     return []

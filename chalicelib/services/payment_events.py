@@ -7,6 +7,15 @@ ONE transaction with the event's marker. Ledger transaction ids come from Stripe
 concurrent event never moves value twice. Refunds and disputes follow the pure rules of
 ``chalicelib.domain.chargebacks``; every dispute has a record (``open`` / ``closed``) written
 with its effect, so its events apply once whatever their order.
+
+Before money moves, the object is retrieved from Stripe (``fetch_*``) and checked against the
+purchase: the intent recorded on it, the amount, the currency, the customer, and the
+purchase and agency that our own metadata names at Stripe. What is applied is the retrieved
+object's state (status, ``amount_refunded``, dispute status and amount), never the payload's;
+a payload that Stripe contradicts where no delay could explain it (a ``succeeded`` intent
+that is not, more refunded than Stripe refunded) is an ``EventMismatch``. Events that can
+move nothing (the purchase already credited, a refund already counted, a closed dispute)
+are answered without calling Stripe.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from chalicelib.domain.chargebacks import (
     DISPUTE_CLOSED,
     DISPUTE_CREATED,
     ChargeState,
+    DisputeRecord,
     DisputeStep,
     TakeBack,
     apply_dispute_event,
@@ -43,14 +53,22 @@ from chalicelib.domain.money import cents_to_micros
 from chalicelib.services.access import get_agency
 from chalicelib.services.notifications import notification_op
 from chalicelib.services.payments import failure_ops, success_ops
-from chalicelib.services.webhooks import on
+from chalicelib.services.webhooks import check_against_stripe, missing_at_stripe, on
 from chalicelib.store import payments as store
 from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import ledger_ops, read_balance
 from chalicelib.store.payments import Purchase
 from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import Op
-from chalicelib.stripe_gateway.payments import intent_result
+from chalicelib.stripe_gateway.payments import (
+    ChargeFacts,
+    DisputeFacts,
+    IntentResult,
+    fetch_charge,
+    fetch_dispute,
+    fetch_intent,
+    intent_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,39 +97,71 @@ def _purchase_of_intent(intent_id: str | None, metadata: dict[str, Any] | None =
     if found is not None:
         return found
     # GSI1 is eventually consistent: ask Stripe for the intent's metadata instead.
-    from chalicelib.stripe_gateway.payments import retrieve_intent
-
-    intent = retrieve_intent(intent_id)
+    intent = fetch_intent(intent_id)
+    if intent is None:  # names nothing of ours, and Stripe has no such intent either
+        log.info("event about an unknown PaymentIntent ignored", extra={"stripe_id": intent_id})
+        return None
     if intent.metadata.get("agency_id") and intent.metadata.get("purchase_id"):
         return store.get_purchase(intent.metadata["agency_id"], intent.metadata["purchase_id"])
     return None
 
 
+def _verified_intent(purchase: Purchase, intent_id: str) -> IntentResult:
+    """Stripe's PaymentIntent ``intent_id``, checked against the purchase (``EventMismatch``
+    when Stripe has no such intent, or it charges for something else)."""
+    intent = fetch_intent(intent_id)
+    if intent is None:
+        raise missing_at_stripe(purchase.agency_id, intent_id)
+    check_against_stripe(purchase.agency_id, intent_id, {
+        "payment_intent_id": (purchase.payment_intent_id or intent_id, intent.payment_intent_id),
+        "agency_id": (purchase.agency_id, intent.metadata.get("agency_id")),
+        "purchase_id": (purchase.purchase_id, intent.metadata.get("purchase_id")),
+        "amount_cents": (purchase.amount_cents, intent.amount_cents),
+        "currency": ("usd", intent.currency),
+        "customer_id": (purchase.customer_id, intent.customer_id),
+    })
+    return intent
+
+
+def _settle_ops(purchase: Purchase, intent: IntentResult) -> list[Op]:
+    """What Stripe's (checked) intent says of a purchase not credited yet: credit a succeeded
+    charge, fail a declined or canceled one, wait for anything else."""
+    if intent.status == "succeeded":
+        return success_ops(purchase, intent.payment_intent_id, intent.charge_id)
+    if intent.status in ("requires_payment_method", "canceled") and purchase.status == "pending":
+        # Conditioned on ``pending``: if the request marked it failed meanwhile, the core
+        # records this event alone (``AlreadyPosted``).
+        return failure_ops(purchase, code=intent.failure_code or "card_declined",
+                           decline_code=intent.decline_code, message="the payment failed",
+                           intent_id=intent.payment_intent_id)
+    return []
+
+
 @on("payment_intent.succeeded")
 def intent_succeeded(event: dict[str, Any]) -> list[Op]:
-    """Credit the purchase (same transaction id as the synchronous path: posted once)."""
-    intent = intent_result(_object(event))
-    purchase = _purchase_of_intent(intent.payment_intent_id, intent.metadata)
+    """Credit the purchase (same transaction id as the synchronous path: posted once), once
+    Stripe confirms that this very intent of this purchase succeeded."""
+    claimed = intent_result(_object(event))
+    purchase = _purchase_of_intent(claimed.payment_intent_id, claimed.metadata)
     if purchase is None or purchase.status == "succeeded":
         return []
-    if intent.amount_cents != purchase.amount_cents:
-        log.error("intent %s amount %s differs from purchase %s", intent.payment_intent_id,
-                  intent.amount_cents, purchase.purchase_id)
-    return success_ops(purchase, intent.payment_intent_id, intent.charge_id)
+    intent = _verified_intent(purchase, claimed.payment_intent_id)
+    # ``succeeded`` is final at Stripe: an event claiming it for an intent that is not
+    # succeeded cannot be a delayed one.
+    check_against_stripe(purchase.agency_id, intent.payment_intent_id,
+                         {"status": ("succeeded", intent.status)})
+    return _settle_ops(purchase, intent)
 
 
 @on("payment_intent.payment_failed")
 def intent_failed(event: dict[str, Any]) -> list[Op]:
-    """A pending purchase fails (nothing was credited); a notification says so."""
-    intent = intent_result(_object(event))
-    purchase = _purchase_of_intent(intent.payment_intent_id, intent.metadata)
+    """A pending purchase fails (nothing was credited; a notification says so), or is
+    credited after all when Stripe says that its intent succeeded since."""
+    claimed = intent_result(_object(event))
+    purchase = _purchase_of_intent(claimed.payment_intent_id, claimed.metadata)
     if purchase is None or purchase.status != "pending":
         return []
-    # Conditioned on ``pending``: if the request marked it failed meanwhile, the core
-    # records this event alone (``AlreadyPosted``).
-    return failure_ops(purchase, code=intent.failure_code or "card_declined",
-                       decline_code=intent.decline_code, message="the payment failed",
-                       intent_id=intent.payment_intent_id)
+    return _settle_ops(purchase, _verified_intent(purchase, claimed.payment_intent_id))
 
 
 def _agency_timezone(agency_id: str) -> str | None:
@@ -201,21 +251,45 @@ def _cents(value: Any, field: str) -> int:
     return value
 
 
+def _verified_charge(purchase: Purchase, charge_id: str) -> ChargeFacts:
+    """Stripe's Charge ``charge_id``, checked against the purchase (``EventMismatch`` when
+    Stripe has no such charge, or it is not this purchase's)."""
+    charge = fetch_charge(charge_id)
+    if charge is None:
+        raise missing_at_stripe(purchase.agency_id, charge_id)
+    check_against_stripe(purchase.agency_id, charge_id, {
+        "payment_intent_id": (purchase.payment_intent_id, charge.payment_intent_id),
+        "charge_id": (purchase.charge_id or charge_id, charge.charge_id),
+        "amount_cents": (purchase.amount_cents, charge.amount_cents),
+        "currency": ("usd", charge.currency),
+        "customer_id": (purchase.customer_id, charge.customer_id),
+    })
+    return charge
+
+
 @on("charge.refunded")
 def charge_refunded(event: dict[str, Any]) -> list[Op]:
-    """Reverse the refunded share of a purchase (unused minutes, profit, revenue)."""
-    charge = _object(event)
-    intent_id = charge.get("payment_intent")
+    """Reverse the refunded share of a purchase (unused minutes, profit, revenue), as far as
+    Stripe's charge is refunded now (a late event also applies the refunds made since)."""
+    claimed = _object(event)
+    intent_id = claimed.get("payment_intent")
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
-    purchase = _purchase_of_intent(intent_id, charge.get("metadata") or None)
+    purchase = _purchase_of_intent(intent_id, claimed.get("metadata") or None)
     if purchase is None or purchase.status == "failed":
         return []
     if purchase.status != "succeeded":
         raise PurchaseNotSettled("the purchase is not credited yet; retry later")
-    amount = charge.get("amount_refunded")
-    return refund_ops(purchase, str(charge.get("id")),
-                      0 if amount is None else _cents(amount, "amount_refunded"))
+    amount = claimed.get("amount_refunded")
+    claimed_cents = 0 if amount is None else _cents(amount, "amount_refunded")
+    if claimed_cents <= (purchase.refunded_cents or 0):
+        return []  # counted already; anything newer comes with Stripe's own later event
+    charge = _verified_charge(purchase, str(claimed.get("id")))
+    # ``amount_refunded`` only grows: claiming more than Stripe refunded is no delay.
+    if claimed_cents > charge.amount_refunded_cents:
+        check_against_stripe(purchase.agency_id, charge.charge_id, {
+            "amount_refunded": (claimed_cents, charge.amount_refunded_cents)})
+    return refund_ops(purchase, charge.charge_id, charge.amount_refunded_cents)
 
 
 def _disputed_purchase(dispute: dict[str, Any]) -> Purchase | None:
@@ -251,24 +325,63 @@ def dispute_closed(event: dict[str, Any]) -> list[Op]:
     return _dispute_event(DISPUTE_CLOSED, _object(event))
 
 
-def _dispute_event(event_type: str, dispute: dict[str, Any]) -> list[Op]:
+def _verified_dispute(purchase: Purchase, dispute_id: str) -> DisputeFacts:
+    """Stripe's Dispute ``dispute_id``, checked against the purchase (``EventMismatch`` when
+    Stripe has no such dispute, or it disputes another charge)."""
+    dispute = fetch_dispute(dispute_id)
+    if dispute is None:
+        raise missing_at_stripe(purchase.agency_id, dispute_id)
+    pairs: dict[str, tuple[Any, Any]] = {"currency": ("usd", dispute.currency)}
+    if purchase.charge_id or dispute.charge_id:
+        pairs["charge_id"] = (purchase.charge_id or dispute.charge_id, dispute.charge_id)
+    if dispute.payment_intent_id or not purchase.charge_id:  # older API versions omit it
+        pairs["payment_intent_id"] = (purchase.payment_intent_id, dispute.payment_intent_id)
+    if dispute.amount_cents > purchase.amount_cents:
+        pairs["amount_cents"] = (purchase.amount_cents, dispute.amount_cents)
+    check_against_stripe(purchase.agency_id, dispute_id, pairs)
+    return dispute
+
+
+def _dispute_event(event_type: str, claimed: dict[str, Any]) -> list[Op]:
     """Apply a dispute event through the dispute's record (see ``domain.chargebacks``): the
     record and the ledger effect are written together, with conditions, so ``created`` and
-    ``closed`` in either order, each delivered any number of times, end the same."""
-    status = str(dispute.get("status") or "")
-    if dispute_step(None, event_type, status) is DisputeStep.NOTHING:
-        return []  # a status that closes nothing: no need to look anything up
-    dispute_id = dispute.get("id")
+    ``closed`` in either order, each delivered any number of times, end the same.
+
+    The status and amount applied are Stripe's own, read now: a ``closed`` event saying
+    ``won`` of a dispute that Stripe reports ``lost`` is booked as lost.
+    """
+    claimed_status = str(claimed.get("status") or "")
+    if dispute_step(None, event_type, claimed_status) is DisputeStep.NOTHING:
+        return []  # an event that could change nothing: no need to look anything up
+    dispute_id = claimed.get("id")
     if not isinstance(dispute_id, str) or not dispute_id:
         raise ValueError("a dispute without an id")
-    purchase = _disputed_purchase(dispute)
+    raw_amount = claimed.get("amount")
+    claimed_amount = None if raw_amount is None else _cents(raw_amount, "amount")
+    purchase = _disputed_purchase(claimed)
     if purchase is None:
         return []
-    raw_amount = dispute.get("amount")
-    # Stripe always sends the disputed amount; without it, the whole charge is assumed.
-    amount = purchase.amount_cents if raw_amount is None else _cents(raw_amount, "amount")
     existing = store.get_dispute(purchase.agency_id, purchase.purchase_id, dispute_id)
     previous = existing.record if existing is not None else None
+    if previous is not None and dispute_step(previous.status, event_type,
+                                             claimed_status) is DisputeStep.NOTHING:
+        return []  # closed for good, or a repeated ``created``: nothing can change
+    dispute = _verified_dispute(purchase, dispute_id)
+    if claimed_amount is not None:  # a dispute's amount never changes at Stripe
+        check_against_stripe(purchase.agency_id, dispute_id,
+                             {"amount_cents": (claimed_amount, dispute.amount_cents)})
+    if dispute.status != claimed_status:
+        log.warning("dispute event status is not Stripe's; Stripe's applies",
+                    extra={"dispute_id": dispute_id, "claimed": claimed_status,
+                           "stripe_status": dispute.status})
+    return dispute_ops(purchase, dispute_id, previous, event_type, dispute.status,
+                       dispute.amount_cents)
+
+
+def dispute_ops(purchase: Purchase, dispute_id: str, previous: DisputeRecord | None,
+                event_type: str, status: str, amount: int) -> list[Op]:
+    """The ops of a dispute event once Stripe confirmed the dispute (``status`` and
+    ``amount``: Stripe's), given the dispute's record so far (``previous``)."""
     before = purchase.charge_state
     effect = apply_dispute_event(before, previous, event_type, status, amount)
     if effect.record is None:

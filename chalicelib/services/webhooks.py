@@ -1,9 +1,19 @@
 """Stripe webhooks: verify the raw bytes, skip processed events, dispatch by type.
 
-Handlers are small functions registered with ``@on("type")``. A handler returns the ops of
-its effect; they are committed in ONE transaction with the event's marker, so an event is
-applied exactly once even when Stripe delivers it twice, concurrently. A handler that
-raises makes the route answer 5xx and Stripe retries later. Unknown types are a 200 no-op.
+Handlers are small functions registered with ``@on("type")`` (``connect=True``: an event of
+a connected account, from the Connect endpoint). A handler returns the ops of its effect;
+they are committed in ONE transaction with the event's marker, so an event is applied
+exactly once even when Stripe delivers it twice, concurrently. A handler that raises makes
+the route answer 5xx and Stripe retries later. Unknown types are a 200 no-op, and so is a
+type the other endpoint handles: a Connect event never reaches a platform handler, nor the
+reverse (the secret it verified with says which endpoint sent it).
+
+A signature proves the event came from Stripe, not that its object is current or ours:
+before money moves, a handler retrieves the object from Stripe and checks it against what
+the ledger recorded. It raises ``EventMismatch`` when they disagree; the event is then
+recorded with a reconciliation finding and an agency notification, nothing else changes,
+and the answer is a 200 (Stripe would retry a forgery forever). A Stripe outage during the
+check is an error answer, so Stripe delivers the event again.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import Conflict, MalformedRequest
+from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
 from chalicelib.store.base import utcnow
+from chalicelib.store.connect import webhook_finding_op
 from chalicelib.store.ledger import AlreadyPosted
 from chalicelib.store.transact import Op, commit, save
 from chalicelib.store.webhooks import StripeEventMarker
@@ -39,7 +51,9 @@ class Effect:
 
 
 Handler = Callable[[dict[str, Any]], "list[Op] | Effect"]
+#: Handlers of the platform's own events, and of connected accounts' events (Connect endpoint).
 HANDLERS: dict[str, Handler] = {}
+CONNECT_HANDLERS: dict[str, Handler] = {}
 
 #: Modules whose import registers handlers (kept lazy: the webhook is the only importer).
 HANDLER_MODULES = (
@@ -49,14 +63,46 @@ HANDLER_MODULES = (
 _loaded = False
 
 
-def on(event_type: str) -> Callable[[Handler], Handler]:
-    """Register ``handler`` for ``event_type``."""
+def on(event_type: str, *, connect: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``event_type``: a platform event, or (``connect``) an event of
+    a connected account, which only the Connect endpoint's secret verifies."""
 
     def register(handler: Handler) -> Handler:
-        HANDLERS[event_type] = handler
+        (CONNECT_HANDLERS if connect else HANDLERS)[event_type] = handler
         return handler
 
     return register
+
+
+class EventMismatch(Exception):
+    """Stripe's own object contradicts the event, or is not what our ledger recorded.
+
+    ``agency_id`` is the agency whose records the event named (it is notified);
+    ``differences`` lists ``{"field", "expected", "found"}``: what the ledger recorded (or
+    the event claimed) against what Stripe says.
+    """
+
+    def __init__(self, agency_id: str, stripe_id: str | None,
+                 differences: list[dict[str, Any]]) -> None:
+        super().__init__(f"{stripe_id}: {[d['field'] for d in differences]}")
+        self.agency_id = agency_id
+        self.stripe_id = stripe_id
+        self.differences = differences
+
+
+def check_against_stripe(agency_id: str, stripe_id: str | None,
+                         pairs: dict[str, tuple[Any, Any]]) -> None:
+    """Raise ``EventMismatch`` unless every ``field: (expected, found)`` pair agrees."""
+    differences = [{"field": field, "expected": expected, "found": found}
+                   for field, (expected, found) in pairs.items() if expected != found]
+    if differences:
+        raise EventMismatch(agency_id, stripe_id, differences)
+
+
+def missing_at_stripe(agency_id: str, stripe_id: str | None) -> EventMismatch:
+    """The mismatch of an object Stripe says does not exist."""
+    return EventMismatch(agency_id, stripe_id,
+                         [{"field": "exists", "expected": True, "found": False}])
 
 
 def _load_handlers() -> None:
@@ -96,7 +142,7 @@ def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]
         unverified: Any = json.loads(payload)
     except (ValueError, RecursionError):  # checked below, once the signature is
         unverified = None
-    connect = isinstance(unverified, dict) and unverified.get("account") is not None
+    connect = is_connect_event(unverified)
     settings = get_settings()
     secret = (settings.stripe_connect_webhook_secret if connect
               else settings.stripe_webhook_secret)
@@ -117,6 +163,13 @@ def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]
     return event
 
 
+def is_connect_event(event: Any) -> bool:
+    """Whether an event is a connected account's (it carries ``account``): such an event
+    verifies only against the Connect endpoint's secret, the others only against the
+    platform's, so after ``verify_event`` this also says which secret verified it."""
+    return isinstance(event, dict) and event.get("account") is not None
+
+
 def marker_op(event: dict[str, Any]) -> Op:
     """The op that records ``event`` as processed (fails if it already was)."""
     return save(
@@ -130,8 +183,16 @@ def marker_op(event: dict[str, Any]) -> Op:
 def handle_event(event: dict[str, Any]) -> dict[str, Any]:
     """Apply a verified event once; returns what the route answers."""
     _load_handlers()
-    handler = HANDLERS.get(event["type"])
+    connect = is_connect_event(event)
+    handler = (CONNECT_HANDLERS if connect else HANDLERS).get(event["type"])
     if handler is None:
+        where = {"event_id": event["id"], "event_type": event["type"], "connect": connect}
+        if event["type"] in (HANDLERS if connect else CONNECT_HANDLERS):
+            log.warning("webhook event %s (%s) came through the other endpoint: ignored",
+                        event["id"], event["type"], extra=where)
+        else:
+            log.info("webhook event %s of unhandled type %s ignored", event["id"],
+                     event["type"], extra=where)
         return {"received": True, "handled": False}
     try:
         StripeEventMarker.get(keys.webhook_event_pk(event["id"]), "EVENT", consistent_read=True)
@@ -140,6 +201,8 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         pass
     try:
         result = handler(event)
+    except EventMismatch as mismatch:
+        return _record_mismatch(event, mismatch)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # A correctly signed event whose object lacks what its type promises: refuse it
         # cleanly (400, nothing written) instead of failing with a 500 forever.
@@ -162,3 +225,33 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         except Exception:  # the effect is committed: a lost email must not make Stripe retry
             log.exception("after-commit step of %s failed", event["id"])
     return {"received": True, "handled": True}
+
+
+def _record_mismatch(event: dict[str, Any], mismatch: EventMismatch) -> dict[str, Any]:
+    """Nothing applied: the event is recorded as processed with a reconciliation finding and
+    an agency-level notification (never shown to sub-account users), in one transaction, so
+    a redelivery of the same event adds neither twice."""
+    now = utcnow()
+    finding = {"kind": "webhook_event_mismatch", "event_id": event["id"],
+               "event_type": event["type"], "agency_id": mismatch.agency_id,
+               "stripe_id": mismatch.stripe_id, "account": event.get("account"),
+               "differences": mismatch.differences}
+    fields = ", ".join(d["field"] for d in mismatch.differences)
+    # The structured keys for a JSON formatter; the message alone says enough without one.
+    log.warning("webhook event %s (%s) does not match Stripe (%s) for agency %s: nothing "
+                "applied", event["id"], event["type"], fields, mismatch.agency_id, extra=finding)
+    try:
+        commit([
+            marker_op(event),
+            webhook_finding_op(event["id"], finding, now),
+            notification_op(
+                mismatch.agency_id, "stripe_event_mismatch",
+                f"A Stripe event ({event['type']}) did not match Stripe's own records "
+                f"({fields}) and was ignored: nothing changed. It is recorded for review.",
+                data={"event_id": event["id"], "event_type": event["type"],
+                      "stripe_id": mismatch.stripe_id,
+                      "fields": [d["field"] for d in mismatch.differences]}, at=now),
+        ])
+    except EventAlreadyProcessed:
+        return {"received": True, "duplicate": True}
+    return {"received": True, "handled": False, "finding": finding["kind"]}

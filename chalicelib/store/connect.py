@@ -5,15 +5,16 @@ No banking data is stored: only Stripe ids, statuses, requirement names and fail
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.payouts import FailureStage, PayoutStatus
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
-from chalicelib.store.transact import Op, check, update
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, sortable_time
+from chalicelib.store.transact import Op, check, save, update
 
 #: GSI2 partitions (``keys.due_pk``) used by this feature.
 SWEEP_JOB = "payout-sweep"  # schedules, by next cycle date
@@ -193,12 +194,26 @@ def payout_records_sk(created_iso: str, payout: str) -> str:
     return keys.due_sk(created_iso, payout)
 
 
-
 class ReconciliationReport(TableItem, discriminator="ReconciliationReport"):
     """PK: ``RECONCILIATION`` / SK: ``<as_of iso>#<run id>``. Written only when the ledger and
-    Stripe disagree: every difference found for the period, for a person to look at."""
+    Stripe disagree: every difference found for the period, for a person to look at.
+
+    Two writers, one place to read: a run of the reconciliation job (``source`` absent or
+    ``job``), and a webhook event whose object Stripe contradicts (``source`` ``webhook``,
+    SK ``<at iso>#<event id>``, one difference, period = the moment it arrived). The platform
+    partition is fine here: reports are rare, written only when something is wrong.
+    """
 
     period_start = UTCDateTimeText()
     period_end = UTCDateTimeText()
     differences = JSONAttribute()  # [{kind, agency_id, stripe_id, expected, found, ...}]
     created_at = UTCDateTimeText()
+    source = UnicodeAttribute(null=True)  # job (absent on older reports) | webhook
+
+
+def webhook_finding_op(event_id: str, difference: dict[str, Any], at: datetime) -> Op:
+    """Save the finding of a webhook event that did not match Stripe (commit it with the
+    event's marker: a redelivered event adds no second finding)."""
+    return save(ReconciliationReport(
+        keys.RECONCILIATION_PK, f"{sortable_time(at)}#{event_id}", period_start=at,
+        period_end=at, differences=[difference], created_at=at, source="webhook"))

@@ -2,7 +2,9 @@
 
 Stripe errors never leave the gateway: a decline becomes ``PaymentDeclined`` (402
 ``card_declined`` with Stripe's decline code), an outage ``PaymentProviderUnavailable``,
-a refused request a ``GatewayRequestRefused`` carrying Stripe's code.
+a refused request a ``GatewayRequestRefused`` carrying Stripe's code. ``retrieve_or_none``
+answers ``None`` for an object Stripe says does not exist (webhook checks need that answer
+apart from an outage).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from chalicelib.domain.errors import (
 
 T = TypeVar("T")
 _client: Any = None
+
+#: Stripe's codes for "no such object": an unknown id, or a connected account the platform
+#: cannot act on (``Stripe-Account`` of an account that is not ours).
+MISSING_CODES = frozenset({"resource_missing", "account_invalid"})
 
 #: Network retries done by stripe-python itself (safe: every create carries an idempotency key).
 MAX_NETWORK_RETRIES = 2
@@ -90,3 +96,27 @@ def call_stripe(operation: Callable[[], T]) -> T:
     except stripe.StripeError as exc:
         raise DomainError(str(exc.user_message or "payment provider error"),
                           code="payment_provider_error") from None
+
+
+def retrieve_or_none(operation: Callable[[], T]) -> T | None:
+    """Run one Stripe retrieve; ``None`` when Stripe says the object does not exist.
+
+    Any other error is translated as by ``call_stripe`` (an outage stays an outage: the
+    caller must not mistake it for a missing object).
+    """
+    import stripe
+
+    def guarded() -> T | None:
+        try:
+            return operation()
+        except stripe.PermissionError as exc:  # 403 for a Stripe-Account we cannot act on
+            if exc.code in MISSING_CODES:
+                return None
+            raise
+
+    try:
+        return call_stripe(guarded)
+    except GatewayRequestRefused as refused:
+        if (refused.details or {}).get("stripe_code") in MISSING_CODES:
+            return None
+        raise

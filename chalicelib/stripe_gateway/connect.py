@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.config import get_settings
-from chalicelib.stripe_gateway.client import GatewayRequestRefused, call_stripe, stripe_client
+from chalicelib.stripe_gateway.client import (
+    GatewayRequestRefused,
+    call_stripe,
+    retrieve_or_none,
+    stripe_client,
+)
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -36,6 +41,26 @@ def create_express_account(agency_id: str, email: str | None) -> dict[str, Any]:
 def retrieve_account(account_id: str) -> dict[str, Any]:
     """The Stripe account object."""
     return _plain(call_stripe(lambda: stripe_client().v1.accounts.retrieve(account_id)))
+
+
+def fetch_account(account_id: str) -> dict[str, Any] | None:
+    """The account as Stripe has it now; ``None`` if Stripe has no such account."""
+    found = retrieve_or_none(lambda: stripe_client().v1.accounts.retrieve(account_id))
+    return None if found is None else _plain(found)
+
+
+def fetch_payout(payout_id: str, account_id: str) -> dict[str, Any] | None:
+    """A payout of the connected account ``account_id`` (``Stripe-Account``), as Stripe has
+    it now; ``None`` if that account has no such payout."""
+    found = retrieve_or_none(lambda: stripe_client().v1.payouts.retrieve(
+        payout_id, options={"stripe_account": account_id}))
+    return None if found is None else _plain(found)
+
+
+def fetch_transfer(transfer_id: str) -> dict[str, Any] | None:
+    """A transfer as Stripe has it now; ``None`` if Stripe has no such transfer."""
+    found = retrieve_or_none(lambda: stripe_client().v1.transfers.retrieve(transfer_id))
+    return None if found is None else _plain(found)
 
 
 def create_onboarding_link(account_id: str) -> dict[str, Any]:

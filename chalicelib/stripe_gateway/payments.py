@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.stripe_gateway.client import call_stripe, stripe_client
+from chalicelib.stripe_gateway.client import call_stripe, retrieve_or_none, stripe_client
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,33 @@ class IntentResult:
     metadata: dict[str, str]
     failure_code: str | None = None
     decline_code: str | None = None
+    currency: str | None = None
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChargeFacts:
+    """What a webhook check needs of a Charge, as Stripe has it now."""
+
+    charge_id: str
+    payment_intent_id: str | None
+    amount_cents: int
+    amount_refunded_cents: int
+    currency: str | None
+    customer_id: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DisputeFacts:
+    """What a webhook check needs of a Dispute, as Stripe has it now."""
+
+    dispute_id: str
+    charge_id: str | None
+    payment_intent_id: str | None
+    amount_cents: int
+    currency: str | None
+    status: str
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -60,21 +87,67 @@ def _card_summary(pm: Any) -> CardSummary:
     )
 
 
+def _id_of(value: Any) -> str | None:
+    """An id field that Stripe may also send expanded (an object with an ``id``)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value) if value else None
+
+
 def intent_result(intent: Any) -> IntentResult:
     """Our view of a PaymentIntent object (from the API or from a webhook payload)."""
     intent = _plain(intent)
-    charge = intent.get("latest_charge")
-    if isinstance(charge, dict):
-        charge = charge.get("id")
     error = intent.get("last_payment_error") or {}
     return IntentResult(
         payment_intent_id=intent["id"],
         status=str(intent.get("status") or ""),
         amount_cents=int(intent.get("amount") or 0),
-        charge_id=charge,
+        charge_id=_id_of(intent.get("latest_charge")),
         metadata={str(k): str(v) for k, v in (intent.get("metadata") or {}).items()},
         failure_code=error.get("code"),
         decline_code=error.get("decline_code"),
+        currency=intent.get("currency"),
+        customer_id=_id_of(intent.get("customer")),
+    )
+
+
+def fetch_intent(payment_intent_id: str) -> IntentResult | None:
+    """A PaymentIntent as Stripe has it now; ``None`` if Stripe has no such intent."""
+    intent = retrieve_or_none(
+        lambda: stripe_client().v1.payment_intents.retrieve(payment_intent_id))
+    return None if intent is None else intent_result(intent)
+
+
+def fetch_charge(charge_id: str) -> ChargeFacts | None:
+    """A Charge as Stripe has it now; ``None`` if Stripe has no such charge."""
+    found = retrieve_or_none(lambda: stripe_client().v1.charges.retrieve(charge_id))
+    if found is None:
+        return None
+    charge = _plain(found)
+    return ChargeFacts(
+        charge_id=str(charge["id"]),
+        payment_intent_id=_id_of(charge.get("payment_intent")),
+        amount_cents=int(charge.get("amount") or 0),
+        amount_refunded_cents=int(charge.get("amount_refunded") or 0),
+        currency=charge.get("currency"),
+        customer_id=_id_of(charge.get("customer")),
+        status=str(charge.get("status") or ""),
+    )
+
+
+def fetch_dispute(dispute_id: str) -> DisputeFacts | None:
+    """A Dispute as Stripe has it now; ``None`` if Stripe has no such dispute."""
+    found = retrieve_or_none(lambda: stripe_client().v1.disputes.retrieve(dispute_id))
+    if found is None:
+        return None
+    dispute = _plain(found)
+    return DisputeFacts(
+        dispute_id=str(dispute["id"]),
+        charge_id=_id_of(dispute.get("charge")),
+        payment_intent_id=_id_of(dispute.get("payment_intent")),
+        amount_cents=int(dispute.get("amount") or 0),
+        currency=dispute.get("currency"),
+        status=str(dispute.get("status") or ""),
     )
 
 
@@ -162,12 +235,9 @@ def cancel_intent(payment_intent_id: str) -> None:
 
 
 def payment_intent_of_charge(charge_id: str) -> str | None:
-    """The PaymentIntent id of a charge (disputes that lack it)."""
-    charge = _plain(call_stripe(lambda: stripe_client().v1.charges.retrieve(charge_id)))
-    intent = charge.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    return intent
+    """The PaymentIntent id of a charge (disputes that lack it); ``None`` for no such charge."""
+    charge = fetch_charge(charge_id)
+    return None if charge is None else charge.payment_intent_id
 
 
 def refund_intent(payment_intent_id: str, *, idempotency_key: str,

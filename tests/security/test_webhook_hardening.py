@@ -146,6 +146,18 @@ def money_state(bought: Bought) -> dict[str, int]:
     }
 
 
+def refund_at_stripe(emulator: str, live_app_url: str, bought: Bought, cents: int) -> None:
+    """Refund ``cents`` at Stripe, its own event held back: the test delivers the event
+    (the webhook acts on what Stripe has refunded, never on an event's word alone)."""
+    from tests.e2e.payments.support import webhooks_paused
+
+    with webhooks_paused(emulator, live_app_url):
+        answer = requests.post(f"{emulator}/v1/refunds", timeout=10, data={
+            "payment_intent": bought.purchase["payment_intent_id"], "amount": cents},
+            headers={"Authorization": f"Bearer {TEST_ENV['STRIPE_SECRET_KEY']}"})
+        assert answer.status_code == 200, answer.text
+
+
 UNTOUCHED = {"seconds": 6000, "profit": 9_000_000, "card": -25_000_000, "refunded": 0}
 
 
@@ -193,9 +205,11 @@ class TestSignature:
 
 
 class TestReplay:
-    def test_replayed_event_id_applies_once(self, bought: Bought) -> None:
+    def test_replayed_event_id_applies_once(self, bought: Bought, stripe_emulator: str,
+                                            live_app_url: str) -> None:
         """A partial refund event delivered again (same id, re-signed later, even with a
         different body) is acknowledged as a duplicate and changes nothing."""
+        refund_at_stripe(stripe_emulator, live_app_url, bought, 500)
         obj = {**refund_of(bought), "amount_refunded": 500, "refunded": False}
         event_id = f"evt_replay_{uuid.uuid4().hex[:12]}"
         first = event("charge.refunded", obj, event_id=event_id)
@@ -210,9 +224,12 @@ class TestReplay:
         assert money_state(bought) == after_first
 
     def test_concurrent_deliveries_of_one_event_apply_once(self, bought: Bought,
-                                                           fast_app_url: str) -> None:
+                                                           fast_app_url: str,
+                                                           stripe_emulator: str,
+                                                           live_app_url: str) -> None:
         """Stripe may deliver an event twice at the same time: eight threads, one effect."""
         state = money_state(bought)
+        refund_at_stripe(stripe_emulator, live_app_url, bought, 100)
         obj = {**refund_of(bought), "amount_refunded": state["refunded"] + 100,
                "refunded": False}
         payload = event("charge.refunded", obj)

@@ -32,7 +32,7 @@ from tests.e2e.payments.support import (
     seconds,
     signed_event,
 )
-from tests.e2e.payments.test_webhooks import bought, refund
+from tests.e2e.payments.test_webhooks import bought, decide_dispute, open_dispute, refund
 from tests.helpers import call, create_agency
 from tests.ledger_support import assert_ledger_consistent
 from tests.stripe_fixtures import wait_for
@@ -88,21 +88,41 @@ def cash(agency: Any, sid: str) -> int:
 
 
 class Charge:
-    """The bought purchase and its Stripe charge, with helpers to dispute it."""
+    """The bought purchase and its Stripe charge, with helpers to dispute it.
 
-    def __init__(self, client: Any, stripe_emulator: str) -> None:
-        self.client = client
+    Disputes are named by the test (``dp_a``…) and opened at Stripe on first use, each under
+    Stripe's own id; Stripe decides one before its ``closed`` event is delivered. The
+    emulator's own events are held back: each test delivers the events it means to, in its
+    order.
+    """
+
+    def __init__(self, client: Any, stripe_emulator: str, live_app_url: str) -> None:
+        self.client, self.emulator, self.live_app_url = client, stripe_emulator, live_app_url
         self.agency, self.sid, self.purchase = bought(client, stripe_emulator)
         self.charge_id = charge_of(stripe_emulator, self.purchase["payment_intent_id"])
+        self.stripe_ids: dict[str, str] = {}
+        self.decided: set[str] = set()
+
+    def _stripe_id(self, name: str, amount: int, inquiry: bool) -> str:
+        if name not in self.stripe_ids:
+            self.stripe_ids[name] = open_dispute(
+                self.emulator, self.live_app_url, self.purchase["payment_intent_id"], amount,
+                status="warning_needs_response" if inquiry else "needs_response")
+        return self.stripe_ids[name]
 
     def dispute(self, event_type: str, dispute_id: str, amount: int, status: str) -> None:
         deliver(self.client, event_type,
                 dispute_object(self.purchase, self.charge_id, dispute_id, amount, status))
 
-    def created(self, dispute_id: str, amount: int) -> None:
-        self.dispute("charge.dispute.created", dispute_id, amount, "needs_response")
+    def created(self, name: str, amount: int) -> None:
+        self.dispute("charge.dispute.created", self._stripe_id(name, amount, False), amount,
+                     "needs_response")
 
-    def closed(self, dispute_id: str, amount: int, outcome: str) -> None:
+    def closed(self, name: str, amount: int, outcome: str) -> None:
+        dispute_id = self._stripe_id(name, amount, outcome == "warning_closed")
+        if dispute_id not in self.decided:
+            decide_dispute(self.emulator, self.live_app_url, dispute_id, outcome)
+            self.decided.add(dispute_id)
         self.dispute("charge.dispute.closed", dispute_id, amount, outcome)
 
     @property
@@ -119,9 +139,9 @@ class Charge:
 
 
 class TestPartialDispute:
-    def test_a_partially_lost_dispute_strands_no_profit(self, app_client,
-                                                         stripe_emulator) -> None:
-        charge = Charge(app_client, stripe_emulator)
+    def test_a_partially_lost_dispute_strands_no_profit(self, app_client, stripe_emulator,
+                                                         live_app_url) -> None:
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         charge.created("dp_partial_lost", 10_000)  # USD 100 of the USD 400 charge
         assert charge.held == 20_000_000  # its share: 80 × 100 / 400
         assert charge.available == "60.00"
@@ -133,8 +153,9 @@ class TestPartialDispute:
         assert_ledger_consistent()
 
     def test_a_won_partial_dispute_gives_back_exactly_its_hold(self, app_client,
-                                                               stripe_emulator) -> None:
-        charge = Charge(app_client, stripe_emulator)
+                                                               stripe_emulator,
+                                                               live_app_url) -> None:
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         charge.created("dp_partial_won", 10_000)
         assert charge.available == "60.00"
         charge.closed("dp_partial_won", 10_000, "won")
@@ -177,8 +198,8 @@ ORDERS = {
 class TestDisputeEventOrder:
     @pytest.mark.parametrize("outcome", ["won", "warning_closed", "lost"])
     def test_a_dispute_closed_before_its_created_event_strands_no_profit(
-            self, app_client, stripe_emulator, outcome: str) -> None:
-        charge = Charge(app_client, stripe_emulator)
+            self, app_client, stripe_emulator, live_app_url, outcome: str) -> None:
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         for _ in range(2):  # each delivered twice, under different event ids
             charge.closed("dp_late", 10_000, outcome)
         for _ in range(2):
@@ -194,8 +215,8 @@ class TestDisputeEventOrder:
 
     @pytest.mark.parametrize("order", list(ORDERS), ids=list(ORDERS))
     def test_dispute_events_in_any_order_and_twice_end_in_the_same_state(
-            self, app_client, stripe_emulator, order: str) -> None:
-        charge = Charge(app_client, stripe_emulator)
+            self, app_client, stripe_emulator, live_app_url, order: str) -> None:
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         for dispute_id, amount, step in ORDERS[order]:
             for _ in range(2):
                 if step == "created":
@@ -211,11 +232,11 @@ class TestDisputeEventOrder:
 
 class TestLostDisputeIsNotARefund:
     def test_a_lost_dispute_is_not_reported_as_a_refund_mismatch(
-            self, app_client, stripe_emulator) -> None:
+            self, app_client, stripe_emulator, live_app_url) -> None:
         from datetime import UTC, datetime, timedelta
 
         requests.post(f"{stripe_emulator}/_devstack/reset", timeout=10)
-        charge = Charge(app_client, stripe_emulator)
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         charge.created("dp_recon", 10_000)
         charge.closed("dp_recon", 10_000, "lost")
         summary = reconcile(app_client, datetime.now(UTC) + timedelta(minutes=1))
@@ -223,11 +244,11 @@ class TestLostDisputeIsNotARefund:
         assert summary["failed"] == 0, summary
 
     def test_a_refund_after_a_lost_dispute_reverses_its_share_never_more_than_the_charge(
-            self, app_client, stripe_emulator) -> None:
+            self, app_client, stripe_emulator, live_app_url) -> None:
         from datetime import UTC, datetime, timedelta
 
         requests.post(f"{stripe_emulator}/_devstack/reset", timeout=10)
-        charge = Charge(app_client, stripe_emulator)
+        charge = Charge(app_client, stripe_emulator, live_app_url)
         charge.created("dp_then_refund", 10_000)
         charge.closed("dp_then_refund", 10_000, "lost")
         assert charge.available == "60.00"

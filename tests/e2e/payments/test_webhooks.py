@@ -34,6 +34,29 @@ def refund(base: str, intent_id: str, amount_cents: int | None = None) -> dict:
     return answer.json()
 
 
+def open_dispute(base: str, live_app_url: str, intent_id: str, amount: int,
+                 status: str = "needs_response") -> str:
+    """A dispute of the intent's charge, opened at Stripe; its own event is held back (each
+    test delivers the events it means to). Returns the dispute id."""
+    intent = requests.get(f"{base}/v1/payment_intents/{intent_id}", headers=STRIPE_HEADERS,
+                          timeout=10).json()
+    with webhooks_paused(base, live_app_url):
+        answer = requests.post(f"{base}/v1/test_helpers/charges/{intent['latest_charge']}/dispute",
+                               data={"amount": amount, "status": status},
+                               headers=STRIPE_HEADERS, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["id"]
+
+
+def decide_dispute(base: str, live_app_url: str, dispute_id: str, status: str) -> None:
+    """Stripe decides the dispute (``won``, ``lost``, ``warning_closed`` or another open
+    status); its event is held back."""
+    with webhooks_paused(base, live_app_url):
+        answer = requests.post(f"{base}/v1/test_helpers/disputes/{dispute_id}/close",
+                               data={"status": status}, headers=STRIPE_HEADERS, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
 def bought(client, stripe_emulator, minutes: int = 2000):
     agency = create_agency(client)
     sid = new_subaccount(client, agency, premium="0.20")
@@ -76,8 +99,11 @@ class TestRefund:
         wait_for(lambda: profit(agency) == 0)
         assert seconds(agency, sid) == 0
 
-    def test_redelivered_refund_event_changes_nothing(self, app_client, stripe_emulator) -> None:
+    def test_redelivered_refund_event_changes_nothing(self, app_client, stripe_emulator,
+                                                      live_app_url) -> None:
         agency, sid, purchase = bought(app_client, stripe_emulator)
+        with webhooks_paused(stripe_emulator, live_app_url):  # the test delivers the events
+            refund(stripe_emulator, purchase["payment_intent_id"])
         charge = requests.get(
             f"{stripe_emulator}/v1/payment_intents/{purchase['payment_intent_id']}",
             headers=STRIPE_HEADERS, timeout=10).json()["latest_charge"]
@@ -92,9 +118,11 @@ class TestRefund:
 
 
 class TestDispute:
-    def test_dispute_holds_the_profit(self, app_client, stripe_emulator) -> None:
+    def test_dispute_holds_the_profit(self, app_client, stripe_emulator, live_app_url) -> None:
         agency, sid, purchase = bought(app_client, stripe_emulator)
-        dispute = {"id": "dp_test_1", "object": "dispute", "amount": 40000,
+        dispute_id = open_dispute(stripe_emulator, live_app_url,
+                                  purchase["payment_intent_id"], 40000)
+        dispute = {"id": dispute_id, "object": "dispute", "amount": 40000,
                    "payment_intent": purchase["payment_intent_id"], "charge": "ch_x",
                    "status": "needs_response", "reason": "fraudulent"}
         payload, header = signed_event("charge.dispute.created", dispute)
@@ -121,14 +149,17 @@ def dispute_event(client, purchase: dict, kind: str, status: str,
 
 
 class TestDisputeClosed:
-    def test_won_releases_the_held_profit_once(self, app_client, stripe_emulator) -> None:
+    def test_won_releases_the_held_profit_once(self, app_client, stripe_emulator,
+                                               live_app_url) -> None:
         from tests.ledger_support import assert_ledger_consistent
 
         agency, sid, purchase = bought(app_client, stripe_emulator)
-        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_w")
+        dp_w = open_dispute(stripe_emulator, live_app_url, purchase["payment_intent_id"], 40000)
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", dp_w)
         assert profit(agency) == 0 and held(agency, purchase["id"]) == 80_000_000
+        decide_dispute(stripe_emulator, live_app_url, dp_w, "won")
         for _ in range(2):  # a second delivery under another event id changes nothing
-            dispute_event(app_client, purchase, "charge.dispute.closed", "won", "dp_w")
+            dispute_event(app_client, purchase, "charge.dispute.closed", "won", dp_w)
             assert profit(agency) == 80_000_000
             assert held(agency, purchase["id"]) == 0
         assert seconds(agency, sid) == 2000 * 60
@@ -137,7 +168,8 @@ class TestDisputeClosed:
         assert "payment_dispute_won" in kinds
         assert_ledger_consistent()
 
-    def test_lost_takes_back_like_a_refund_once(self, app_client, stripe_emulator) -> None:
+    def test_lost_takes_back_like_a_refund_once(self, app_client, stripe_emulator,
+                                                live_app_url) -> None:
         from chalicelib.domain.ledger import Code, LedgerTransaction, transfer, usage_sink, wallet
         from chalicelib.store.ledger import post_transaction
         from tests.ledger_support import assert_ledger_consistent
@@ -147,9 +179,11 @@ class TestDisputeClosed:
             agency_id=agency.agency_id, transaction_id="test-usage:dispute", code=Code.USAGE,
             postings=transfer(wallet(sid), usage_sink(sid), Asset.PREMIUM_MINUTES, 90_000),
             subaccount_id=sid))
-        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_l")
+        dp_l = open_dispute(stripe_emulator, live_app_url, purchase["payment_intent_id"], 40000)
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", dp_l)
+        decide_dispute(stripe_emulator, live_app_url, dp_l, "lost")
         for _ in range(2):
-            dispute_event(app_client, purchase, "charge.dispute.closed", "lost", "dp_l")
+            dispute_event(app_client, purchase, "charge.dispute.closed", "lost", dp_l)
             assert seconds(agency, sid) == 0  # the unused 500 minutes, never below zero
             assert held(agency, purchase["id"]) == 0
             assert profit(agency) == 0  # the held profit is what was reversed
@@ -162,17 +196,26 @@ class TestDisputeClosed:
         assert report["refunds_usd"] == "400.00" and report["profit_usd"] == "0.00"
         assert_ledger_consistent()
 
-    def test_other_outcomes_change_nothing(self, app_client, stripe_emulator) -> None:
+    def test_other_outcomes_change_nothing(self, app_client, stripe_emulator,
+                                           live_app_url) -> None:
         agency, _sid, purchase = bought(app_client, stripe_emulator)
-        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", "dp_o")
-        dispute_event(app_client, purchase, "charge.dispute.closed", "under_review", "dp_o")
+        dp_o = open_dispute(stripe_emulator, live_app_url, purchase["payment_intent_id"], 40000)
+        dispute_event(app_client, purchase, "charge.dispute.created", "needs_response", dp_o)
+        decide_dispute(stripe_emulator, live_app_url, dp_o, "under_review")
+        dispute_event(app_client, purchase, "charge.dispute.closed", "under_review", dp_o)
         assert profit(agency) == 0 and held(agency, purchase["id"]) == 80_000_000
 
-    def test_an_inquiry_closed_without_a_hold_only_notifies(self, app_client,
-                                                             stripe_emulator) -> None:
+    def test_an_inquiry_closed_without_a_hold_only_notifies(self, app_client, stripe_emulator,
+                                                             live_app_url) -> None:
         agency, _sid, purchase = bought(app_client, stripe_emulator)
-        dispute_event(app_client, purchase, "charge.dispute.closed", "warning_closed", "dp_i")
+        dp_i = open_dispute(stripe_emulator, live_app_url, purchase["payment_intent_id"], 40000,
+                            status="warning_needs_response")
+        decide_dispute(stripe_emulator, live_app_url, dp_i, "warning_closed")
+        dispute_event(app_client, purchase, "charge.dispute.closed", "warning_closed", dp_i)
         assert profit(agency) == 80_000_000 and held(agency, purchase["id"]) == 0
+        kinds = [n["type"] for n in call(app_client, "GET", "/v1/notifications",
+                                         token=agency.owner_token).body["notifications"]]
+        assert "payment_dispute_won" in kinds
 
 
 class TestSignature:

@@ -88,10 +88,11 @@ class TestCreditsAndReversals:
 
         aid, sid = agency.agency.agency_id, agency.primary.subaccount_id
         purchase = succeeded_purchase(aid, sid)
-        from chalicelib.services.payment_events import dispute_created
+        from chalicelib.domain.chargebacks import DISPUTE_CREATED
+        from chalicelib.services.payment_events import dispute_ops
 
-        commit(dispute_created({"id": "evt_1", "type": "charge.dispute.created", "data": {
-            "object": {"id": "dp_1", "payment_intent": purchase.payment_intent_id}}}))
+        # A dispute of the whole charge, as Stripe confirmed it (the webhook's check).
+        commit(dispute_ops(purchase, "dp_1", None, DISPUTE_CREATED, "needs_response", 40_000))
         assert balance(aid, AGENCY_PROFIT, Asset.USD) == 0
         assert balance(aid, profit_held(purchase.purchase_id), Asset.USD) == 80_000_000
         purchase = get_purchase(aid, purchase.purchase_id)
