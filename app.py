@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Chalice, Cron, Rate
 
+from chalicelib import bootstrap
 from chalicelib.api import (
     agency,
     audit,
@@ -25,9 +25,12 @@ from chalicelib.api import (
     wallets,
     webhooks,
 )
-from chalicelib.config import get_settings
+from chalicelib.jobs import run_job
+from chalicelib.services.sweeps import Deadline
 
-get_settings()  # fail fast at import with the names of missing/malformed variables
+# The composition root, once per container: a misconfigured Lambda fails here, at import,
+# with the names of the missing or malformed variables.
+bootstrap.build()
 
 app = Chalice(app_name="agency-accounts")
 
@@ -39,11 +42,9 @@ for blueprint_module in (
 
 
 def _run(job: str, event: Any) -> dict[str, Any]:
-    from chalicelib.jobs import Deadline, run_job
-
     # Stop taking new items before Lambda's time limit; what is left stays due.
     deadline = Deadline.from_lambda_context(getattr(event, "context", None))
-    return run_job(job, datetime.now(UTC), deadline)
+    return run_job(job, None, deadline)
 
 
 # The sweeps run hourly although their items fall due by the day: a run that reaches its

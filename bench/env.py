@@ -99,9 +99,7 @@ def reset_table() -> None:
 
 def point_stripe_at(base_url: str) -> None:
     """Point the app's Stripe gateway at ``base_url`` (the emulator)."""
-    from chalicelib.config import get_settings
-    from chalicelib.stripe_gateway.client import reset_client
+    from chalicelib import bootstrap
 
     os.environ["STRIPE_API_BASE"] = base_url
-    get_settings.cache_clear()
-    reset_client()
+    bootstrap.build()

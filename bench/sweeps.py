@@ -149,23 +149,38 @@ def _with_due_day(item: dict[str, Any], day: date) -> dict[str, Any]:
     return {**item, "DUESK": {"S": day.isoformat() + sk[10:]}}
 
 
+def _resharder(agency_id: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A copy's due-index items in the copy's own shard (the shard hashes the agency id)."""
+    from chalicelib.store import keys
+
+    def reshard(item: dict[str, Any]) -> dict[str, Any]:
+        if "DUEPK" not in item:
+            return item
+        job = item["DUEPK"]["S"].split("#")[1]
+        return {**item, "DUEPK": {"S": keys.due_pk(job, agency_id)}}
+
+    return reshard
+
+
 def clone_population(template: Template, agencies: int, due: int) -> int:
     """Write ``due`` full copies and ``agencies - due`` not-due copies; items written."""
-    job_pk = f"DUE#{template.job}"
+    job_prefix = f"DUE#{template.job}#"
     agency_item = next(i for i in template.items
                        if i["PK"]["S"] == f"AGENCY#{template.agency_id}"
                        and i["SK"]["S"] == "AGENCY")
-    due_items = [i for i in template.items if i.get("DUEPK", {}).get("S") == job_pk]
+    due_items = [i for i in template.items
+                 if i.get("DUEPK", {}).get("S", "").startswith(job_prefix)]
     written = 0
     batch: list[dict[str, Any]] = []
     for n in range(agencies):
         swap = _swapper(template.tokens, n)
+        reshard = _resharder(swap(template.agency_id))
         if n < due:
-            copies = [_rewrite(item, swap) for item in template.items]
+            copies = [reshard(_rewrite(item, swap)) for item in template.items]
         else:
             later = template.as_of.date() + timedelta(days=1 + n % 27)
             copies = [_rewrite(agency_item, swap)] + [
-                _with_due_day(_rewrite(item, swap), later) for item in due_items]
+                reshard(_with_due_day(_rewrite(item, swap), later)) for item in due_items]
         batch.extend(copies)
         if len(batch) >= 500:
             batch_write(batch)
@@ -242,7 +257,8 @@ def build_template(world: World, job: str) -> Template:
     tokens += [sid] + ([login_email] if login_email else [])
     items = [item for item in scan_all()
              if any(agency_id in str(v) or sid in str(v) for v in item.values())]
-    due = sorted(i["DUESK"]["S"] for i in items if i.get("DUEPK", {}).get("S") == f"DUE#{job}")
+    due = sorted(i["DUESK"]["S"] for i in items
+                 if i.get("DUEPK", {}).get("S", "").startswith(f"DUE#{job}#"))
     if not due:
         raise SetupFailed(f"the template agency has no DUE#{job} item in GSI2")
     when = due[0].split("#", 1)[0]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
@@ -239,9 +238,3 @@ def load_settings() -> Settings:
         if problems:
             raise ConfigurationError("refusing to start: " + "; ".join(problems))
     return settings
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Return the validated settings, built once per container."""
-    return load_settings()

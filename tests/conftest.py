@@ -59,6 +59,12 @@ logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator r
 _moto = ThreadedMotoServer(ip_address="127.0.0.1", port=DYNAMODB_PORT, verbose=False)
 _moto.start()
 
+from chalicelib import bootstrap  # noqa: E402
+
+# The composition root, as app.py builds it: every test that imports a service directly
+# finds the store, the clock, Stripe and the mailer configured from TEST_ENV.
+bootstrap.build()
+
 pytest_plugins = ["tests.stripe_fixtures"]
 
 PLATFORM_HEADERS = {"Authorization": f"Bearer {TEST_ENV['PLATFORM_API_KEY']}"}

@@ -21,6 +21,15 @@ class Answer:
     headers: dict[str, str]
 
     @property
+    def error_without_request_id(self) -> Any:
+        """The error body without its ``request_id`` (every answer has its own): what two
+        answers must share to be indistinguishable."""
+        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
+            error = {k: v for k, v in self.body["error"].items() if k != "request_id"}
+            return {**self.body, "error": error}
+        return self.body
+
+    @property
     def error_code(self) -> str | None:
         """``error.code`` of an error answer."""
         if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):

@@ -47,8 +47,7 @@ def live_app_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stripe_emulator(live_app_url: str) -> Iterator[str]:
     """Base URL of the Stripe emulator; the app's gateway points at it for the session."""
-    from chalicelib.config import get_settings
-    from chalicelib.stripe_gateway.client import reset_client
+    from chalicelib import bootstrap
     from devstack.stripe_emulator import running_stripe_emulator
 
     port = free_port()
@@ -57,12 +56,10 @@ def stripe_emulator(live_app_url: str) -> Iterator[str]:
             port, webhook_url, TEST_ENV["STRIPE_WEBHOOK_SECRET"],
             connect_secret=TEST_ENV["STRIPE_CONNECT_WEBHOOK_SECRET"]) as base:
         os.environ["STRIPE_API_BASE"] = base
-        get_settings.cache_clear()
-        reset_client()
+        bootstrap.build()
         yield base
         os.environ["STRIPE_API_BASE"] = TEST_ENV["STRIPE_API_BASE"]
-        get_settings.cache_clear()
-        reset_client()
+        bootstrap.build()
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

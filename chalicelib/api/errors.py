@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 from chalicelib.domain import errors as e
@@ -17,7 +18,6 @@ STATUS_BY_ERROR: dict[type[e.DomainError], int] = {
     e.ValidationFailed: 422,
     e.SubaccountSuspended: 423,
     e.TooManyRequests: 429,
-    e.PaymentProviderUnavailable: 502,
     e.TemporarilyUnavailable: 503,
 }
 
@@ -45,6 +45,14 @@ def headers_for(error: e.DomainError) -> dict[str, str]:
     return {}
 
 
+#: The request id of the request being answered (``X-Request-Id``), repeated in error bodies.
+current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The SPEC error envelope."""
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    """The SPEC error envelope, with the request's id (``error.request_id``)."""
+    error: dict[str, Any] = {"code": code, "message": message, "details": details or {}}
+    request_id = current_request_id.get()
+    if request_id is not None:
+        error["request_id"] = request_id
+    return {"error": error}

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import re
+import time
+import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -27,8 +29,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.api.errors import error_body, headers_for, status_for
-from chalicelib.config import get_settings
+from chalicelib.api.errors import current_request_id, error_body, headers_for, status_for
 from chalicelib.domain.errors import (
     DomainError,
     MalformedRequest,
@@ -36,9 +37,9 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.roles import Principal
+from chalicelib.observability import flush_metrics, logger
+from chalicelib.services.ports import ports
 from chalicelib.store.pagination import bound_to
-
-log = logging.getLogger(__name__)
 
 ACCEPTED_CONTENT_TYPES = [
     "application/json",
@@ -62,6 +63,10 @@ class RouteSpec:
     query: tuple[str, ...]
     idempotent: bool
     tag: str
+    #: The answer's shape (a pydantic model): the OpenAPI document's success schema.
+    response: type[BaseModel] | None = None
+    #: Error status → the error codes this route answers with it (the document lists them).
+    errors: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 ROUTES: list[RouteSpec] = []
@@ -105,8 +110,8 @@ class RequestContext:
 # ``Origin`` when it is listed, which a static header cannot say. Preflights are real
 # ``OPTIONS`` routes (one per path), so ``chalice local`` and API Gateway both pass them to
 # the Lambda instead of answering a fixed MOCK (README "CORS").
-CORS_ALLOW_HEADERS = "Accept,Authorization,Content-Type,Idempotency-Key"
-CORS_EXPOSE_HEADERS = "Content-Type,Retry-After"
+CORS_ALLOW_HEADERS = "Accept,Authorization,Content-Type,Idempotency-Key,X-Request-Id"
+CORS_EXPOSE_HEADERS = "Content-Type,Retry-After,X-Request-Id"
 CORS_MAX_AGE_SECONDS = 600
 
 
@@ -114,13 +119,14 @@ def cors_headers(request: Request) -> dict[str, str]:
     """``Access-Control-*`` headers of an answer to ``request`` (SPEC section 4): ``*`` only
     when the configured list is ``*``; else the request's ``Origin`` if listed, nothing if
     not, and ``Vary: Origin`` either way so caches keep answers per origin apart."""
-    origins = get_settings().cors_origins
+    origins = ports().settings.cors_origins
+    allowed: str | None
     if origins == ["*"]:
         allowed = "*"
         headers: dict[str, str] = {}
     else:
         origin = request.headers.get("origin")
-        allowed = origin if origin is not None and origin in origins else None
+        allowed = str(origin) if origin is not None and origin in origins else None
         headers = {"Vary": "Origin"}
     if allowed is not None:
         headers.update({"Access-Control-Allow-Origin": allowed,
@@ -148,7 +154,8 @@ def _add_preflight(bp: Blueprint, path: str) -> None:
     def preflight(**_uri_params: Any) -> Response:
         request = bp.current_request
         methods = sorted({spec.method for spec in ROUTES if spec.path == path} | {"OPTIONS"})
-        headers = cors_headers(request)
+        headers: dict[str, str | list[str]] = {**cors_headers(request),
+                                               "X-Request-Id": request_id_of(request)}
         if "Access-Control-Allow-Origin" in headers:
             headers.update({"Access-Control-Allow-Methods": ",".join(methods),
                             "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
@@ -172,7 +179,7 @@ def _authenticate(request: Request, auth: str) -> Principal | None:
         return None
     token = bearer_token(request)
     if auth == "platform":
-        if not hmac.compare_digest(token.encode(), get_settings().platform_api_key.encode()):
+        if not hmac.compare_digest(token.encode(), ports().settings.platform_api_key.encode()):
             raise Unauthenticated("invalid platform key")
         return None
     from chalicelib.services.sessions import principal_from_token
@@ -196,6 +203,12 @@ def _nested_deeper_than(value: Any, limit: int) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def raw_body(request: Request) -> bytes:
+    """The request's body as the bytes that arrived (Chalice types it ``str | bytes``)."""
+    raw = request.raw_body
+    return raw.encode() if isinstance(raw, str) else raw or b""
 
 
 def parse_json(raw: bytes | None) -> Any:
@@ -231,7 +244,8 @@ def _render(result: Any, default_status: int) -> Response:
     if isinstance(result, Response):
         return result
     if isinstance(result, Reply):
-        headers = {"Content-Type": "application/json", **result.headers}
+        headers: dict[str, str | list[str]] = {"Content-Type": "application/json",
+                                               **result.headers}
         return Response(body=result.body, status_code=result.status, headers=headers)
     if result is None:
         return Response(body="", status_code=204 if default_status == 200 else default_status)
@@ -263,6 +277,36 @@ def idempotency_scope(principal: Principal | None) -> str:
 
 Guard = Callable[..., Any]
 
+#: A caller's ``X-Request-Id`` we keep (SPEC section 3); anything else gets a new id.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's ``X-Request-Id`` when it is a short plain token, else a new one."""
+    given = request.headers.get("x-request-id")
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+@dataclass
+class _Seen:
+    """What the request turned out to be about, for its log line."""
+
+    principal: Principal | None = None
+
+
+def _log_request(method: str, route_path: str, status_code: int, started_ns: int,
+                 seen: _Seen) -> None:
+    """One JSON line per request: ids and figures only (never an email, token or body)."""
+    principal = seen.principal
+    logger.info("request", extra={
+        "method": method, "route": route_path, "status": status_code,
+        "duration_ms": (time.monotonic_ns() - started_ns) // 1_000_000,
+        "agency_id": principal.agency_id if principal else None,
+        "user_id": principal.user_id if principal else None,
+    })
+
 
 def route(
     bp: Blueprint,
@@ -277,6 +321,8 @@ def route(
     guard: Guard | None = None,
     summary: str = "",
     tag: str = "",
+    response: type[BaseModel] | None = None,
+    errors: dict[int, tuple[str, ...]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a JSON route on ``bp``; see the module docstring for what it does.
 
@@ -289,19 +335,34 @@ def route(
     def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
         ROUTES.append(RouteSpec(path, method.upper(), summary or (handler.__doc__ or "").strip()
                                 .split("\n")[0], auth, status, body, query, idempotent,
-                                tag or bp._import_name.rsplit(".", 1)[-1]))
+                                tag or bp._import_name.rsplit(".", 1)[-1], response,
+                                dict(errors or {})))
 
         @wraps(handler)
         def view(**uri_params: Any) -> Response:
-            # Cursors made or read by this request belong to this route's list.
-            with bound_to(f"{method.upper()} {path}"):
-                return _with_cors(answer(**uri_params), bp.current_request)
+            request = bp.current_request
+            request_id = request_id_of(request)
+            started = time.monotonic_ns()
+            seen = _Seen()
+            id_token = current_request_id.set(request_id)
+            logger.set_correlation_id(request_id)
+            try:
+                # Cursors made or read by this request belong to this route's list.
+                with bound_to(f"{method.upper()} {path}"):
+                    response = _with_cors(answer(seen, **uri_params), request)
+                response.headers["X-Request-Id"] = request_id
+                _log_request(method.upper(), path, response.status_code, started, seen)
+                return response
+            finally:
+                flush_metrics()
+                current_request_id.reset(id_token)
 
-        def answer(**uri_params: Any) -> Response:
+        def answer(seen: _Seen, **uri_params: Any) -> Response:
             request = bp.current_request
             try:
                 principal = _authenticate(request, auth)
-                data = parse_json(request.raw_body) if method.upper() in ("POST", "PUT",
+                seen.principal = principal
+                data = parse_json(raw_body(request)) if method.upper() in ("POST", "PUT",
                                                                          "PATCH") else {}
                 parsed = validate(body, data) if body is not None else data
                 params = {k: v for k, v in (request.query_params or {}).items()}
@@ -318,14 +379,19 @@ def route(
                         # sub-accounts must not replay the first one's answer.
                         route=f"{method.upper()} {path} {sorted(uri_params.items())}",
                         key=key,
-                        body_hash=_body_hash(request.raw_body),
+                        body_hash=_body_hash(raw_body(request)),
                         execute=lambda: _render(handler(ctx, **uri_params), status),
                     )
                 return _render(handler(ctx, **uri_params), status)
             except DomainError as error:
                 return error_response(error)
-            except Exception:
-                log.exception("unhandled error on %s %s", method, path)
+            except Exception as exc:
+                # Where it broke, not what it said: an exception's message may quote a
+                # secret, a password or an email address, which never reach the logs.
+                logger.error("unhandled error", extra={
+                    "method": method.upper(), "route": path, "error": type(exc).__name__,
+                    "frames": [f"{frame.filename}:{frame.lineno} {frame.name}"
+                               for frame in traceback.extract_tb(exc.__traceback__)]})
                 return Response(
                     body=error_body("internal_error", "an internal error occurred"),
                     status_code=500,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.api.http import ROUTES
+from pydantic import BaseModel
+
+from chalicelib.api.http import ROUTES, RouteSpec
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -18,6 +20,7 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "details": {},
+                "request_id": {"type": "string"},
             },
         }
     },
@@ -25,6 +28,56 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
+RETRY_AFTER = {"description": "seconds to wait before trying again",
+               "schema": {"type": "string"}}
+
+
+#: Errors every route may answer, whatever it does (SPEC section 3).
+def _common_errors(spec: RouteSpec) -> dict[int, tuple[str, ...]]:
+    common: dict[int, tuple[str, ...]] = {503: ("temporarily_unavailable",),
+                                          500: ("internal_error",)}
+    if spec.auth != "none":
+        common[401] = ("unauthenticated",)
+    if spec.body is not None:
+        common[400] = ("malformed_request",)
+        common[422] = ("validation_failed",)
+    if spec.query:
+        common.setdefault(422, ("validation_failed",))
+    if spec.idempotent:
+        common[422] = (*common.get(422, ()), "idempotency_key_reused")
+    return common
+
+
+def _error_responses(spec: RouteSpec) -> dict[str, Any]:
+    """Every error status of the route with the codes it answers (documentation), then the
+    ranges, so that an answer outside them is still described."""
+    merged: dict[int, list[str]] = {}
+    for source in (_common_errors(spec), spec.errors):
+        for status, codes in source.items():
+            merged.setdefault(status, [])
+            merged[status] += [code for code in codes if code not in merged[status]]
+    responses: dict[str, Any] = {
+        str(status): {
+            "description": "error: " + ", ".join(f"`{code}`" for code in codes),
+            "content": {"application/json": {"schema": ERROR_REF}},
+            **({"headers": {"Retry-After": RETRY_AFTER}} if status in (429, 503) else {}),
+        }
+        for status, codes in sorted(merged.items())
+    }
+    responses["4XX"] = {"description": "error",
+                        "content": {"application/json": {"schema": ERROR_REF}}}
+    responses["5XX"] = {"description": "dependency unavailable or internal error",
+                        "content": {"application/json": {"schema": ERROR_REF}}}
+    return responses
+
+
+def _model_ref(model: type[BaseModel], schemas: dict[str, Any], mode: str) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}",
+                                     mode=mode)  # type: ignore[arg-type]
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas[name] = definition
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def build_document() -> dict[str, Any]:
@@ -32,26 +85,21 @@ def build_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for spec in ROUTES:
+        success: dict[str, Any] = {"description": "success"}
+        if spec.response is not None:
+            success["content"] = {"application/json": {
+                "schema": _model_ref(spec.response, schemas, "serialization")}}
+        elif not (spec.method == "DELETE" or spec.status == 204):
+            success["content"] = {"application/json": {"schema": {}}}
         operation: dict[str, Any] = {
             "summary": spec.summary,
             "operationId": f"{spec.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', spec.path.lower())}",
             "tags": [spec.tag],
             "responses": {
-                str(spec.status): {"description": "done, no content"} if spec.status == 204
-                else {
-                    "description": "success",
-                    "content": {"application/json": {"schema": {}}},
-                },
+                str(spec.status): success,
                 **({"204": {"description": "done, no content"}} if spec.method == "DELETE"
                    else {}),
-                "4XX": {
-                    "description": "error",
-                    "content": {"application/json": {"schema": ERROR_REF}},
-                },
-                "5XX": {
-                    "description": "dependency unavailable",
-                    "content": {"application/json": {"schema": ERROR_REF}},
-                },
+                **_error_responses(spec),
             },
         }
         if spec.auth != "none":
@@ -71,14 +119,10 @@ def build_document() -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         if spec.body is not None:
-            schema = spec.body.model_json_schema(ref_template="#/components/schemas/{model}")
-            for name, definition in schema.pop("$defs", {}).items():
-                schemas[name] = definition
-            schemas[spec.body.__name__] = schema
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{spec.body.__name__}"}}},
+                    "schema": _model_ref(spec.body, schemas, "validation")}},
             }
         paths.setdefault(spec.path, {})[spec.method.lower()] = operation
     return {

@@ -11,8 +11,8 @@ from pydantic import Field
 from chalicelib.api.http import RequestContext, route
 from chalicelib.api.models import CreateAgencyBody, DecimalInput, StrictBody
 from chalicelib.api.render import render_agency, render_subaccount, render_user
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.services.ports import ports
 
 bp = Blueprint(__name__)
 
@@ -58,7 +58,7 @@ def outbox(ctx: RequestContext) -> dict[str, Any]:
     """The local outbox, newest first (404 unless ``OUTBOX_ENABLED``)."""
     from chalicelib.services.email import list_outbox
 
-    if not get_settings().outbox_enabled:
+    if not ports().settings.outbox_enabled:
         raise NotFound("the outbox exists only in the local stack")
     to = ctx.query.get("to")
     if to is not None and len(to) > 320:

@@ -6,7 +6,9 @@ from typing import Any
 
 from chalice import Blueprint
 
-from chalicelib.api.http import RequestContext, route
+from chalicelib.api.http import RequestContext, raw_body, route
+from chalicelib.observability import logger
+from chalicelib.services.webhooks import handle_event, verify_event
 
 bp = Blueprint(__name__)
 
@@ -14,7 +16,12 @@ bp = Blueprint(__name__)
 @route(bp, "/v1/stripe/webhook", "POST", auth="none", summary="Stripe webhook endpoint")
 def stripe_webhook(ctx: RequestContext) -> dict[str, Any]:
     """Signature-verified, deduplicated by event id, dispatched by type."""
-    from chalicelib.services.webhooks import handle_event, verify_event
-
-    event = verify_event(ctx.request.raw_body or b"", ctx.header("stripe-signature"))
-    return handle_event(event)
+    event = verify_event(raw_body(ctx.request), ctx.header("stripe-signature"))
+    answer = handle_event(event)
+    # One line per event: which event, what became of it (ids only, never the payload).
+    logger.info("webhook event", extra={
+        "event_id": event["id"], "event_type": event["type"],
+        "account": event.get("account"),
+        "outcome": "duplicate" if answer.get("duplicate") else
+                   "handled" if answer.get("handled") else "ignored"})
+    return answer

@@ -76,12 +76,6 @@ class PaymentDeclined(DomainError):
     code = "card_declined"
 
 
-class PaymentProviderUnavailable(DomainError):
-    """Stripe could not be reached or failed; nothing was credited."""
-
-    code = "payment_provider_unavailable"
-
-
 class TooManyRequests(DomainError):
     """Throttled (login attempts)."""
 
@@ -95,3 +89,8 @@ class TemporarilyUnavailable(DomainError):
     """
 
     code = "temporarily_unavailable"
+
+
+class PaymentProviderUnavailable(TemporarilyUnavailable):
+    """Stripe throttled, failed or could not be reached after the client's retries; nothing
+    was credited (a 503 like any dependency outage: SPEC section 3)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import DomainError
-from chalicelib.jobs import Deadline, job_summary
+from chalicelib.services.sweeps import Deadline, job_summary
 from chalicelib.store import payments as store
 from chalicelib.store.payments import AutoAllocationRule
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.jobs import job_summary
+from chalicelib.services.sweeps import Deadline, job_summary
 
 
-def call_hold_release(as_of: datetime) -> dict[str, Any]:
+def call_hold_release(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
     """Sweep the due index for expired holds and give their seconds back."""
     from chalicelib.services.usage import release_expired_holds
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.jobs import Deadline, job_summary
+from chalicelib.services.sweeps import Deadline, job_summary
 
 
 def payout_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:

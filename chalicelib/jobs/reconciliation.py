@@ -36,9 +36,10 @@ from chalicelib.domain.payouts import (
     payout_transaction_id,
     transfer_attempt,
 )
-from chalicelib.jobs import job_summary
+from chalicelib.observability import count
+from chalicelib.services.sweeps import Deadline, job_summary
 from chalicelib.store import keys
-from chalicelib.store.base import sortable_time
+from chalicelib.store.base import due_items_of, sortable_time
 from chalicelib.store.connect import (
     PAYOUT_RECORDS,
     UNSENT_TRANSFERS,
@@ -179,10 +180,8 @@ def compare_charges(charges: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
 def _payouts_created(start: datetime, end: datetime) -> list[Payout]:
     rows: list[Payout] = []
     for partition in (PAYOUT_RECORDS, UNSENT_TRANSFERS):
-        rows += list(Payout.query(
-            keys.due_pk(partition),
-            Payout.DUESK.between(_iso(start), _iso(end)),
-            index_name="GSI2"))
+        rows += list(due_items_of(partition, Payout, lower_sk=_iso(start),
+                                  upper_sk=_iso(end)))
     # The index may lag: read each payout itself (strongly consistent) before judging it.
     fresh = [get_payout(p.agency_id, p.cycle_date, p.attempt or 1) for p in rows]
     return [p for p in fresh if p is not None]
@@ -197,7 +196,7 @@ def _guarded(step: str, run: Callable[[], Any], notes: dict[str, Any]) -> Any:
         return None
 
 
-def reconciliation_run(as_of: datetime) -> dict[str, Any]:
+def reconciliation_run(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
     """Finish half-done work, compare the period, report every difference (see module doc)."""
     from chalicelib.services.payments import finish_pending_purchases
     from chalicelib.services.payouts import finish_unsent_transfers
@@ -231,6 +230,7 @@ def reconciliation_run(as_of: datetime) -> dict[str, Any]:
             created_at=datetime.now(UTC),
         ).save()
         log.warning("reconciliation found %d differences", len(differences))
+        count("ReconciliationFindings", len(differences))
     failed_steps = sum(1 for value in notes.values() if isinstance(value, str))
     return job_summary(
         "reconciliation", as_of,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.jobs import Deadline, job_summary
+from chalicelib.services.sweeps import Deadline, job_summary
 
 
 def subaccount_suspension_sweep(as_of: datetime, deadline: Deadline | None = None

@@ -86,7 +86,7 @@ def create_agency(*, name: str, owner_email: str, owner_password: str, plan: str
         access_all=True, subaccount_ids=[], password_hash=hash_password(owner_password),
         created_at=now,
     )
-    from chalicelib.jobs.plan_renewal import schedule_op
+    from chalicelib.services.plan_renewal import schedule_op
 
     renewal = schedule_op(agency, now.date())  # plans with included minutes only
     commit([

@@ -44,7 +44,7 @@ def _due_at(day: date) -> str:
 
 
 def _due_attrs(agency_id: str, subaccount_id: str, day: date) -> tuple[str, str]:
-    return (keys.due_pk(store.ALLOCATION_JOB),
+    return (keys.due_pk(store.ALLOCATION_JOB, agency_id),
             keys.due_sk(_due_at(day), f"{agency_id}#{subaccount_id}"))
 
 

@@ -190,7 +190,7 @@ def crossing_ops(settings: Settings, balance_before: int, balance_after: int,
     if rule is None or not crosses(rule, balance_before, balance_after):
         return []
     return [update(AutoRechargeRule(rule.PK, rule.SK), [
-        AutoRechargeRule.DUEPK.set(keys.due_pk(DUE_JOB)),
+        AutoRechargeRule.DUEPK.set(keys.due_pk(DUE_JOB, rule.agency_id)),
         AutoRechargeRule.DUESK.set(_due_sk(rule, at)),
     ], condition=(AutoRechargeRule.updated_at == rule.updated_at)
         & (AutoRechargeRule.enabled == True),  # noqa: E712

@@ -44,7 +44,7 @@ def run_idempotent(*, scope: str, route: str, key: str, body_hash: str,
         body = response.body if isinstance(response.body, str) else json.dumps(response.body)
         idempotency.remember(
             scope, route, key, body_hash, response.status_code, body,
-            response.headers.get("Content-Type", "application/json"),
+            str(response.headers.get("Content-Type", "application/json")),
             int(time.time()) + idempotency.RETENTION_SECONDS,
         )
     return response

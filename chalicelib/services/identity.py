@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
     Conflict,
     Forbidden,
@@ -37,6 +36,7 @@ from chalicelib.services.agencies import claim_email_op, new_id
 from chalicelib.services.audit import audit_op
 from chalicelib.services.email import send_email
 from chalicelib.services.passwords import check_password_rules, hash_password
+from chalicelib.services.ports import ports
 from chalicelib.services.sessions import issue_token
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, EmailClaim, SlotCounter, Subaccount, User
@@ -214,7 +214,7 @@ def _invitation_summary(invitation: Invitation) -> dict[str, Any]:
 
 def accept_link(token: str) -> str:
     """The link a new user follows: ``{PUBLIC_BASE_URL}/accept-invite?token=<token>``."""
-    return f"{get_settings().public_base_url.rstrip('/')}/accept-invite?token={token}"
+    return f"{ports().settings.public_base_url.rstrip('/')}/accept-invite?token={token}"
 
 
 def send_invitation_email(invitation: Invitation, token: str) -> None:
@@ -607,7 +607,7 @@ def _plan_renewal_op(agency: Agency, plan_code: str) -> Op | None:
     """
     if not PLANS[plan_code].included_premium_minutes:
         return None
-    from chalicelib.jobs.plan_renewal import resume_op, schedule_op
+    from chalicelib.services.plan_renewal import resume_op, schedule_op
     from chalicelib.store.payments import get_plan_renewal
 
     existing = get_plan_renewal(agency.agency_id)

@@ -98,6 +98,8 @@ def quote_move(principal: Principal, from_id: str, to_id: str, asset: str, amoun
     if balance.balance < units:
         raise InsufficientBalance(f"not enough {asset} to move",
                                   details={"available": balance.balance})
+    from_price: int | None
+    to_price: int | None
     if asset in MINUTE_ASSETS:
         tier = tier_of_asset(asset)
         from_price, to_price = source.price(tier), target.price(tier)
@@ -107,7 +109,7 @@ def quote_move(principal: Principal, from_id: str, to_id: str, asset: str, amoun
             raise ValidationFailed("amount too small: nothing would arrive",
                                    details={"field": "amount"})
     else:
-        from_price = to_price = None
+        from_price = to_price = None  # KP credits have no price
         received, value = units, 0
     at = now or utcnow()
     quote_id = f"qte_{uuid.uuid4().hex[:24]}"

@@ -51,6 +51,7 @@ from chalicelib.domain.money import (
 )
 from chalicelib.domain.plans import BASE_COST_MICROS, TIERS
 from chalicelib.domain.roles import AGENCY_ROLES, Principal
+from chalicelib.observability import count
 from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
 from chalicelib.store import payments as store
@@ -60,6 +61,7 @@ from chalicelib.store.ledger import AlreadyPosted, ledger_ops
 from chalicelib.store.payments import PaymentProfile, Purchase, iso_z
 from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import ConditionFailed, Op, commit, save, update
+from chalicelib.stripe_gateway.payments import IntentResult
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +207,7 @@ def remove_payment_method(sub: Subaccount, payment_method_id: str) -> None:
     for _ in range(3):
         cards = {pm: c for pm, c in (profile.cards or {}).items() if pm != payment_method_id}
         order = [pm for pm in profile.card_order or [] if pm in cards]
-        default = profile.default_payment_method
+        default: str | None = profile.default_payment_method
         if default == payment_method_id or default not in cards:
             default = order[0] if order else None
         try:
@@ -283,7 +285,7 @@ def new_purchase(*, agency_id: str, purchase_id: str, source: str, subaccount_id
         transaction_id=transaction_id, customer_id=customer_id,
         payment_method_id=payment_method_id, status="pending", rule_ref=rule_ref,
         timezone=timezone, created_at=at,
-        DUEPK=keys.due_pk(store.PENDING_PURCHASES),
+        DUEPK=keys.due_pk(store.PENDING_PURCHASES, agency_id),
         DUESK=keys.due_sk(iso_z(at + RECONCILE_AFTER), f"{agency_id}#{purchase_id}"),
     )
 
@@ -437,6 +439,7 @@ def complete(purchase: Purchase, intent_id: str, charge_id: str | None) -> Purch
     except AlreadyPosted:
         # The webhook (or a concurrent retry) credited it first: success too, read its state.
         return store.get_purchase(purchase.agency_id, purchase.purchase_id) or purchase
+    count("PurchasesCredited")
     # Our own commit wrote exactly this state: no need to read it back.
     purchase.status = purchase.stripe_status = "succeeded"
     purchase.charge_id = charge_id or purchase.charge_id
@@ -450,6 +453,8 @@ def fail(purchase: Purchase, *, code: str, decline_code: str | None, message: st
     try:
         commit(failure_ops(purchase, code=code, decline_code=decline_code, message=message,
                            intent_id=intent_id, notify=notify))
+        count("PaymentsDeclined" if decline_code or code == "card_declined"
+              else "PaymentsFailed")
         return True
     except AlreadyPosted:
         return False
@@ -678,6 +683,7 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
                 _drop_from_index(purchase)
                 counts["skipped"] += 1
                 continue
+            intent: IntentResult | None
             if purchase.payment_intent_id:
                 intent = retrieve_intent(purchase.payment_intent_id)
             else:

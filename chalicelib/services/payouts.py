@@ -56,9 +56,10 @@ from chalicelib.domain.payouts import (
     transfer_retry_date,
 )
 from chalicelib.domain.roles import Action, Principal, authorize_agency
+from chalicelib.observability import count
 from chalicelib.services.notifications import notification_op
 from chalicelib.store import keys
-from chalicelib.store.base import sortable_time, utcnow
+from chalicelib.store.base import due_items_of, sortable_time, utcnow
 from chalicelib.store.connect import (
     PAYOUT_RECORDS,
     SWEEP_JOB,
@@ -86,7 +87,7 @@ from chalicelib.store.transact import Op, commit, save, update
 from chalicelib.stripe_gateway.client import GatewayRequestRefused
 
 if TYPE_CHECKING:
-    from chalicelib.jobs import Deadline
+    from chalicelib.services.sweeps import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,11 @@ def schedule_op(agency_id: str, anchor: date, today: date,
             agency_id=agency_id,
             anchor=anchor.isoformat(),
             next_date=first.isoformat(),
-            DUEPK=keys.due_pk(SWEEP_JOB),
+            DUEPK=keys.due_pk(SWEEP_JOB, agency_id),
             DUESK=schedule_due_sk(agency_id, first),
-            **({} if connect is None else {
-                "connect_account_id": connect.account_id,
-                "connect_status": connect.status,
-                "connect_payouts_enabled": bool(connect.payouts_enabled)}),
+            connect_account_id=connect.account_id if connect else None,
+            connect_status=connect.status if connect else None,
+            connect_payouts_enabled=bool(connect.payouts_enabled) if connect else None,
         ),
         condition=PayoutSchedule.PK.does_not_exist(),
         error=ScheduleMoved("the payout schedule exists already"),
@@ -204,10 +204,8 @@ def _advance_op(schedule: PayoutSchedule, next_date: date, result: str) -> Op:
 def due_schedules(as_of: datetime) -> Any:
     """Schedules due on or before ``as_of``'s date: GSI2 only, never a scan (paged lazily)."""
     end = (as_of.astimezone(UTC).date() + timedelta(days=1)).isoformat()
-    # "<date>#<aid>" < "<next day>" exactly when the date is <= as_of's date.
-    return PayoutSchedule.query(keys.due_pk(SWEEP_JOB),
-                                PayoutSchedule.DUESK < end,  # noqa: SIM300 (a key condition)
-                                index_name="GSI2")
+    # "<date>#<aid>" <= "<next day>" exactly when the date is <= as_of's date.
+    return due_items_of(SWEEP_JOB, PayoutSchedule, upper_sk=end)
 
 
 # -- the sweep -------------------------------------------------------------------------------
@@ -283,7 +281,7 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
         status=PayoutStatus.IN_TRANSIT.value,
         account_id=connect.account_id,
         created_at=now,
-        DUEPK=keys.due_pk(UNSENT_TRANSFERS),
+        DUEPK=keys.due_pk(UNSENT_TRANSFERS, agency_id),
         DUESK=payout_records_sk(_iso(now), pid),
     )
     ops += [
@@ -357,7 +355,7 @@ def record_transfer(payout: Payout, transfer_id: str) -> bool:
                 Payout.transfer_id.set(transfer_id),
                 Payout.GSI1PK.set(keys.stripe_lookup_pk(transfer_id)),
                 Payout.GSI1SK.set("STRIPE"),
-                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
+                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS, payout.agency_id)),
                 Payout.updated_at.set(utcnow()),
             ],
             condition=Payout.PK.exists() & Payout.transfer_id.does_not_exist()
@@ -366,6 +364,7 @@ def record_transfer(payout: Payout, transfer_id: str) -> bool:
         )])
     except PayoutStateChanged:
         return False
+    count("PayoutsSent")
     return True
 
 
@@ -397,7 +396,7 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
             Payout.status.set(PayoutStatus.FAILED.value),
             Payout.failure_stage.set(FailureStage.TRANSFER.value),
             Payout.failure_code.set(failure_code),
-            Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS)),
+            Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS, payout.agency_id)),
             Payout.updated_at.set(now),
         ],
         condition=(Payout.status == PayoutStatus.IN_TRANSIT.value)
@@ -433,6 +432,7 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
             return False
         except ScheduleMoved:
             continue  # a sweep moved the schedule: read it again (the last try goes without)
+        count("PayoutsFailed")
         return True
     return False  # pragma: no cover - the last try carries no schedule condition
 
@@ -446,7 +446,7 @@ def finish_unsent_transfers(limit: int = 500, as_of: datetime | None = None) -> 
     from chalicelib.stripe_gateway.connect import find_payout_transfer
 
     counts = {"unsent_seen": 0, "unsent_sent": 0, "unsent_failed": 0, "unsent_pending": 0}
-    for indexed in Payout.query(keys.due_pk(UNSENT_TRANSFERS), index_name="GSI2", limit=limit):
+    for indexed in due_items_of(UNSENT_TRANSFERS, Payout, limit=limit):
         counts["unsent_seen"] += 1
         try:
             # Strongly consistent read: the index may lag behind a transfer just recorded.

@@ -132,6 +132,7 @@ def generation_condition(sub: Subaccount) -> Any:
 
 def bump_generation_op(principal: Principal, sub: Subaccount) -> Op:
     """The sub-account side of a resource write: bump the generation, guard the status."""
+    condition: Any
     if refuses_while_suspended(principal, Action.WRITE_RESOURCES):
         condition = Subaccount.status == "active"
         error: DomainError = SubaccountSuspended("this sub-account is suspended")

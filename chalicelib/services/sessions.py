@@ -15,10 +15,10 @@ from typing import Any
 
 import jwt
 
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import Unauthenticated
 from chalicelib.domain.roles import Principal, Role
 from chalicelib.domain.timezones import DEFAULT_TIMEZONE
+from chalicelib.services.ports import ports
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, User
 from chalicelib.store.base import read_items
@@ -30,7 +30,7 @@ ISSUER = "agency-accounts"
 
 def issue_token(user: User) -> dict[str, Any]:
     """A login answer: ``{access_token, token_type, expires_in}`` for ``user``."""
-    settings = get_settings()
+    settings = ports().settings
     now = int(time.time())
     claims = {
         "iss": ISSUER,
@@ -67,7 +67,7 @@ def _verified_claims(token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
             token,
-            get_settings().jwt_secret,
+            ports().settings.jwt_secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             # No jti, no session to end: tokens from before sessions existed are refused.

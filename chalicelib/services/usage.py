@@ -37,10 +37,11 @@ from chalicelib.domain.ledger import (
 from chalicelib.domain.money import minutes_cost
 from chalicelib.domain.plans import TIERS, asset_of_tier
 from chalicelib.domain.reporting import CALL_STATUSES
+from chalicelib.observability import count
 from chalicelib.services.wallets import resolve_subaccount
 from chalicelib.store import keys
 from chalicelib.store.accounts import Subaccount
-from chalicelib.store.base import TableItem, utcnow
+from chalicelib.store.base import TableItem, due_items_of, utcnow
 from chalicelib.store.ledger import (
     AlreadyPosted,
     InsufficientBalance,
@@ -367,6 +368,11 @@ def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
                                       "details": exc.details}})
     summary = {status: sum(1 for r in results if r["status"] == status)
                for status in ("recorded", "duplicate", "rejected")}
+    for status, name in (("recorded", "UsageRecordsRecorded"),
+                         ("duplicate", "UsageRecordsDuplicate"),
+                         ("rejected", "UsageRecordsRejected")):
+        if summary[status]:
+            count(name, summary[status])
     return {"results": results, **summary}
 
 
@@ -432,7 +438,7 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
     hold = CallHold(
         keys.call_hold_pk(call_id), "HOLD", agency_id=sub.agency_id,
         call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
-        hold_until=hold_until, DUEPK=keys.due_pk("call-holds"),
+        hold_until=hold_until, DUEPK=keys.due_pk("call-holds", sub.agency_id),
         GSI1PK=keys.open_holds_pk(sub.agency_id, sid), GSI1SK=call_id,
         DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
         expires_at=int((hold_until + timedelta(days=30)).timestamp()),
@@ -488,11 +494,9 @@ def release_hold(hold: CallHold, at: datetime, memo: str) -> None:
 def release_expired_holds(as_of: datetime) -> dict[str, int]:
     """Give back the seconds of holds whose call never reported (GSI2, due ones only)."""
     released = failed = skipped = 0
-    for hold in CallHold.due_index.query(
-        keys.due_pk("call-holds"),
-        keys.due_sk(as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~") >= CallHold.DUESK,
-    ):
-        if not isinstance(hold, CallHold) or hold.status != "held":
+    for hold in due_items_of("call-holds", CallHold, upper_sk=keys.due_sk(
+            as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~")):
+        if hold.status != "held":
             continue
         try:
             release_hold(hold, as_of, f"hold of call {hold.call_id} expired")

@@ -26,15 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import Conflict, MalformedRequest
+from chalicelib.observability import count
 from chalicelib.services.notifications import notification_op
+from chalicelib.services.ports import ports
 from chalicelib.store import keys
 from chalicelib.store.base import utcnow
 from chalicelib.store.connect import webhook_finding_op
 from chalicelib.store.ledger import AlreadyPosted
 from chalicelib.store.transact import Op, commit, save
 from chalicelib.store.webhooks import StripeEventMarker
+from chalicelib.stripe_gateway.webhooks import signature_is_valid
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +136,6 @@ def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]
     removing ``account`` changes the signed bytes, so a sender cannot choose the secret, and
     an event signed with the other endpoint's secret is refused.
     """
-    import stripe  # only the webhook route pays for importing Stripe
-
     if not signature_header:
         raise MalformedRequest("missing Stripe-Signature header", code="invalid_signature")
     try:
@@ -143,15 +143,12 @@ def verify_event(payload: bytes, signature_header: str | None) -> dict[str, Any]
     except (ValueError, RecursionError):  # checked below, once the signature is
         unverified = None
     connect = is_connect_event(unverified)
-    settings = get_settings()
+    settings = ports().settings
     secret = (settings.stripe_connect_webhook_secret if connect
               else settings.stripe_webhook_secret)
-    try:
-        stripe.WebhookSignature.verify_header(
-            payload.decode("utf-8"), signature_header, secret, TOLERANCE_SECONDS)
-    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
+    if not signature_is_valid(payload, signature_header, secret, TOLERANCE_SECONDS):
         raise MalformedRequest("webhook signature verification failed",
-                               code="invalid_signature") from exc
+                               code="invalid_signature")
     if unverified is None:
         raise MalformedRequest("webhook body is not JSON")
     event = unverified
@@ -254,4 +251,5 @@ def _record_mismatch(event: dict[str, Any], mismatch: EventMismatch) -> dict[str
         ])
     except EventAlreadyProcessed:
         return {"received": True, "duplicate": True}
+    count("ReconciliationFindings")
     return {"received": True, "handled": False, "finding": finding["kind"]}

@@ -9,7 +9,6 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
-    ListAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
@@ -17,7 +16,14 @@ from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, sortable_time
+from chalicelib.store.base import (
+    IntegerAttribute,
+    TableItem,
+    UTCDateTimeText,
+    due_items_of,
+    sortable_time,
+    string_list,
+)
 from chalicelib.store.transact import Op, check, update
 
 #: GSI2 partition of sub-accounts whose suspension or restore still has resource batches to do.
@@ -112,7 +118,7 @@ class User(TableItem, discriminator="User"):
     name = UnicodeAttribute(default="")
     role = UnicodeAttribute()
     access_all = BooleanAttribute(default=True)
-    subaccount_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    subaccount_ids = string_list(default=list)
     password_hash = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="active")  # active | removed
     token_generation = IntegerAttribute(default=0)  # bump to revoke issued tokens
@@ -152,7 +158,7 @@ def _key(sub: Subaccount) -> Subaccount:
 
 
 def _due_actions(sub: Subaccount, due_at: datetime) -> list[Any]:
-    return [Subaccount.DUEPK.set(keys.due_pk(SUSPENSIONS_JOB)),
+    return [Subaccount.DUEPK.set(keys.due_pk(SUSPENSIONS_JOB, sub.agency_id)),
             Subaccount.DUESK.set(keys.due_sk(sortable_time(due_at),
                                              f"{sub.agency_id}#{sub.subaccount_id}"))]
 
@@ -222,7 +228,4 @@ def subaccounts_with_resource_work_due(as_of: datetime) -> Iterator[Subaccount]:
     """Sub-accounts whose suspension or restore batches are unfinished and due by ``as_of``:
     the sparse GSI2 partition (O(due), never a scan). Eventually consistent: re-read each."""
     upper = f"{sortable_time(as_of)}#\uffff"
-    for item in Subaccount.due_index.query(keys.due_pk(SUSPENSIONS_JOB),
-                                           Subaccount.DUESK <= upper):  # noqa: SIM300
-        if isinstance(item, Subaccount):
-            yield item
+    yield from due_items_of(SUSPENSIONS_JOB, Subaccount, upper_sk=upper)

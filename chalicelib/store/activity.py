@@ -31,12 +31,3 @@ class Notification(TableItem, discriminator="Notification"):
     subaccount_id = UnicodeAttribute(null=True)
     data = JSONAttribute(default=dict)
     at = UTCDateTimeText()
-
-
-class OutboxMessage(TableItem, discriminator="OutboxMessage"):
-    """PK: ``OUTBOX`` / SK: ``<iso time>#<mid>``. An email "sent" by the local stack."""
-
-    to = UnicodeAttribute()
-    subject = UnicodeAttribute()
-    body = UnicodeAttribute()
-    sent_at = UTCDateTimeText()

@@ -15,28 +15,26 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import (
     Attribute,
     DiscriminatorAttribute,
+    ListAttribute,
     UnicodeAttribute,
 )
 from pynamodb.connection import Connection, TableConnection
-from pynamodb.constants import NUMBER
+from pynamodb.constants import NUMBER, STRING
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import TemporarilyUnavailable
-
-# Read once, from the one place that reads the environment (PynamoDB wants them at import).
-TABLE_NAME = get_settings().table_name
-REGION = get_settings().aws_default_region
-HOST = get_settings().aws_endpoint_url_dynamodb
+from chalicelib.store import keys
 
 log = logging.getLogger(__name__)
 
@@ -127,15 +125,18 @@ def sortable_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(SORTABLE_TIME_FORMAT)
 
 
-class UTCDateTimeText(UnicodeAttribute):
-    """An aware UTC datetime stored as sortable ISO-8601 text (``2026-11-25T19:08:50Z``)."""
+class UTCDateTimeText(Attribute[datetime]):
+    """An aware UTC datetime stored as sortable ISO-8601 text (``2026-11-25T19:08:50Z``),
+    typed ``datetime``."""
+
+    attr_type = STRING
 
     def serialize(self, value: Any) -> str:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise TypeError(f"{self.attr_name} must be an aware datetime")
         return sortable_time(value)
 
-    def deserialize(self, value: str) -> datetime:  # type: ignore[override]
+    def deserialize(self, value: str) -> datetime:
         return datetime.strptime(value, SORTABLE_TIME_FORMAT).replace(tzinfo=UTC)
 
 
@@ -165,9 +166,10 @@ class TableItem(Model):
     """Base of every entity in the single table."""
 
     class Meta:
-        table_name = TABLE_NAME
-        region = REGION
-        host = HOST
+        # Set by ``configure`` (the composition root) before the first call.
+        table_name = "unconfigured"
+        region = "us-east-1"
+        host: str | None = None
         connect_timeout_seconds = 3
         read_timeout_seconds = 5
         max_retry_attempts = 2
@@ -202,7 +204,51 @@ def read_items(item_keys: Sequence[tuple[str, str]], *, consistent: bool = True
             for item in TableItem.batch_get(list(item_keys), consistent_read=consistent)}
 
 
+class Clock(Protocol):
+    """Where the store reads "now" (the composition root's one clock)."""
+
+    def now(self) -> datetime:
+        """The current instant, aware UTC."""
+        ...
+
+
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 _connection: Connection | None = None
+_clock: Clock = _SystemClock()
+
+
+def _models(root: type[Model]) -> list[type[Model]]:
+    found, todo = [], [root]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def configure(*, table_name: str, region: str, endpoint: str | None, clock: Clock) -> None:
+    """Point every model at the table and install the clock (``chalicelib.bootstrap``).
+
+    Connections already made for another table or endpoint are dropped, so a test that
+    builds the app again talks to what it configured.
+    """
+    global _connection, _clock
+    TableItem.Meta.table_name = table_name
+    TableItem.Meta.region = region
+    TableItem.Meta.host = endpoint
+    for model in _models(TableItem):
+        model._connection = None
+    _connection = None
+    _clock = clock
+
+
+def table_name() -> str:
+    """The configured table."""
+    return TableItem.Meta.table_name
 
 
 def connection() -> Connection:
@@ -214,8 +260,8 @@ def connection() -> Connection:
     global _connection
     if _connection is None:
         _connection = StoreConnection(
-            region=REGION,
-            host=HOST,
+            region=TableItem.Meta.region,
+            host=TableItem.Meta.host,
             connect_timeout_seconds=3,
             read_timeout_seconds=5,
             max_retry_attempts=0,
@@ -224,5 +270,55 @@ def connection() -> Connection:
 
 
 def utcnow() -> datetime:
-    """Current time, aware UTC. The one clock of the store (jobs pass ``as_of`` instead)."""
-    return datetime.now(UTC)
+    """Now, from the one clock installed by the composition root."""
+    return _clock.now()
+
+
+def check_table_reachable() -> None:
+    """One cheap GetItem of a key that never exists; ``StorageUnavailable`` (503) when the
+    table cannot be read (throttled, missing, unreachable)."""
+    try:
+        TableItem.get("HEALTH", "HEALTH")
+    except TableItem.DoesNotExist:
+        return
+    except PynamoDBException as exc:
+        raise StorageUnavailable("the table is not reachable") from exc
+
+
+def string_list(**options: Any) -> ListAttribute[str]:
+    """A list of strings. PynamoDB types ``ListAttribute(of=UnicodeAttribute)`` as a list of
+    attribute objects; at run time it holds plain ``str`` values, and this says so once."""
+    attribute: Any = ListAttribute(of=UnicodeAttribute, **options)
+    return attribute
+
+
+Item = TypeVar("Item", bound=TableItem)
+
+
+def due_items_of(job: str, model: type[Item], *, upper_sk: str | None = None,
+                 lower_sk: str | None = None, limit: int | None = None) -> Iterator[Item]:
+    """The items of a job's due index (GSI2, every shard of ``DUE#<job>``) whose sort key is
+    within ``[lower_sk, upper_sk]``, each shard oldest first; at most ``limit`` in all.
+
+    Reads only what is due: the cost follows the due items, never the size of the platform.
+    """
+    attribute = TableItem.DUESK
+    condition: Condition | None
+    if lower_sk is not None and upper_sk is not None:
+        condition = attribute.between(lower_sk, upper_sk)
+    elif upper_sk is not None:
+        condition = attribute <= upper_sk
+    elif lower_sk is not None:
+        condition = attribute >= lower_sk
+    else:
+        condition = None
+    left = limit
+    for partition in keys.due_pks(job):
+        for item in model.query(partition, condition, index_name="GSI2", limit=left):
+            if not isinstance(item, model):
+                continue
+            yield item
+            if left is not None:
+                left -= 1
+                if left == 0:
+                    return

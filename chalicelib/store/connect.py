@@ -8,12 +8,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, UnicodeAttribute
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.domain.payouts import FailureStage, PayoutStatus
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, sortable_time
+from chalicelib.store.base import (
+    IntegerAttribute,
+    TableItem,
+    UTCDateTimeText,
+    sortable_time,
+    string_list,
+)
 from chalicelib.store.transact import Op, check, save, update
 
 #: GSI2 partitions (``keys.due_pk``) used by this feature.
@@ -35,7 +41,7 @@ class ConnectAccount(TableItem, discriminator="ConnectAccount"):
     status = UnicodeAttribute()  # not_connected | initiating | connected | restricted
     details_submitted = BooleanAttribute(default=False)
     payouts_enabled = BooleanAttribute(default=False)
-    requirements_due = ListAttribute(of=UnicodeAttribute, default=list)
+    requirements_due = string_list(default=list)
     disabled_reason = UnicodeAttribute(null=True)
     bank_action_needed = BooleanAttribute(default=False)
     bank_failure_code = UnicodeAttribute(null=True)

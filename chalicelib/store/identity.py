@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.attributes import BooleanAttribute, ListAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, string_list
 from chalicelib.store.pagination import decode_cursor, encode_cursor
 from chalicelib.store.transact import StorageUnavailable
 
@@ -37,7 +37,7 @@ class Invitation(TableItem, discriminator="Invitation"):
     email = UnicodeAttribute()
     role = UnicodeAttribute()
     access_all = BooleanAttribute(default=True)
-    subaccount_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    subaccount_ids = string_list(default=list)
     status = UnicodeAttribute(default="pending")
     token_hash = UnicodeAttribute()
     valid_until = UTCDateTimeText()

@@ -42,6 +42,8 @@ tenant. Shapes (PK / SK):
 
 from __future__ import annotations
 
+import hashlib
+
 
 def agency_pk(agency_id: str) -> str:
     """Partition of everything an agency owns directly."""
@@ -247,9 +249,25 @@ def stripe_lookup_pk(stripe_id: str) -> str:
     return f"STRIPE#{stripe_id}"
 
 
-def due_pk(job: str) -> str:
-    """GSI2 partition of the items a job must look at (``auto-allocation``, ``payout-sweep``…)."""
-    return f"DUE#{job}"
+#: Partitions of each job's due index. Every agency writes these keys, so one partition per
+#: job would take the whole platform's writes (a hot partition): an agency's items go to one
+#: of ``DUE_SHARDS`` partitions by a hash of its id, and a sweep reads all of them.
+DUE_SHARDS = 16
+
+
+def due_shard(agency_id: str) -> int:
+    """The due-index shard of an agency (stable: a hash, not Python's salted ``hash``)."""
+    return int.from_bytes(hashlib.sha256(agency_id.encode()).digest()[:4], "big") % DUE_SHARDS
+
+
+def due_pk(job: str, agency_id: str) -> str:
+    """GSI2 partition of an agency's items a job must look at (``DUE#<job>#<shard>``)."""
+    return f"DUE#{job}#{due_shard(agency_id):02d}"
+
+
+def due_pks(job: str) -> list[str]:
+    """Every GSI2 partition of a job (what a sweep reads)."""
+    return [f"DUE#{job}#{shard:02d}" for shard in range(DUE_SHARDS)]
 
 
 def due_sk(due_at_iso: str, item_id: str) -> str:

@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -42,10 +42,20 @@ def bound_to(scope: str) -> Iterator[None]:
         _list_scope.reset(token)
 
 
-def _signing_key() -> bytes:
-    from chalicelib.config import get_settings
+_signing_secret: Callable[[], str] | None = None
 
-    return hmac.new(get_settings().jwt_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+
+def configure(secret: Callable[[], str]) -> None:
+    """Where the server secret cursors are signed with comes from (the composition root
+    passes JWT_SECRET's reader: read when a cursor is made, as secrets rotate)."""
+    global _signing_secret
+    _signing_secret = secret
+
+
+def _signing_key() -> bytes:
+    if _signing_secret is None:
+        raise RuntimeError("store.pagination.configure() was not called")
+    return hmac.new(_signing_secret().encode(), _KEY_LABEL, hashlib.sha256).digest()
 
 
 def _tag(partition: str, body: str) -> bytes:
@@ -58,7 +68,12 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+    raw = base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())
+    # One spelling per value: base64 ignores the spare bits of its last character, so a
+    # changed last character could otherwise decode to the same bytes and pass as unchanged.
+    if _b64(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
 
 
 def encode_cursor(last_evaluated_key: dict[str, Any] | None) -> str | None:

@@ -18,7 +18,7 @@ from pynamodb.expressions.condition import Condition
 from chalicelib.domain.chargebacks import ChargeState, DisputeRecord, DisputeStatus
 from chalicelib.domain.errors import Conflict
 from chalicelib.store import keys
-from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText
+from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, due_items_of
 from chalicelib.store.transact import Op, StorageUnavailable, save, update
 
 #: GSI2 partitions (``keys.due_pk``) of this feature.
@@ -320,8 +320,12 @@ def dispute_op(purchase: Purchase, dispute_id: str, record: DisputeRecord,
     return update(
         Dispute(keys.purchases_pk(purchase.agency_id),
                 keys.dispute_sk(purchase.purchase_id, dispute_id)),
-        [Dispute.status.set(record.status.value), Dispute.outcome.set(record.outcome),
-         Dispute.held_micros.set(record.held_micros), Dispute.closed_at.set(closed_at)],
+        [Dispute.status.set(record.status.value),
+         Dispute.outcome.set(record.outcome) if record.outcome is not None
+         else Dispute.outcome.remove(),
+         Dispute.held_micros.set(record.held_micros),
+         Dispute.closed_at.set(closed_at) if closed_at is not None
+         else Dispute.closed_at.remove()],
         condition=Dispute.status == previous.status.value,
         error=DisputeChanged("the dispute changed meanwhile"))
 
@@ -347,8 +351,4 @@ def get_plan_renewal(agency_id: str) -> PlanRenewal | None:
 def due_items(job: str, as_of: datetime, limit: int | None = None) -> Iterator[TableItem]:
     """Items of GSI2 ``DUE#<job>`` due at or before ``as_of``, oldest first (no scan)."""
     upper = f"{iso_z(as_of)}#\uffff"
-    try:
-        yield from TableItem.due_index.query(keys.due_pk(job), TableItem.DUESK <= upper,  # noqa: SIM300
-                                             limit=limit)
-    except PynamoDBException as exc:
-        raise StorageUnavailable("the database is unavailable") from exc
+    yield from due_items_of(job, TableItem, upper_sk=upper, limit=limit)

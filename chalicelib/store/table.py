@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.store.base import TABLE_NAME, connection
+from chalicelib.store.base import connection, table_name
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "table.json"
 
@@ -21,15 +21,16 @@ def table_properties() -> dict[str, Any]:
     return template["Resources"]["AppTable"]["Properties"]
 
 
-def create_table(table_name: str = TABLE_NAME) -> None:
-    """Create the table (and its TTL) unless it already exists."""
+def create_table(name: str | None = None) -> None:
+    """Create the table (and its TTL) unless it already exists (default: the configured one)."""
+    table = name or table_name()
     props = table_properties()
     client = connection().client
     existing = client.list_tables().get("TableNames", [])
-    if table_name in existing:
+    if table in existing:
         return
     client.create_table(
-        TableName=table_name,
+        TableName=table,
         BillingMode=props["BillingMode"],
         AttributeDefinitions=props["AttributeDefinitions"],
         KeySchema=props["KeySchema"],
@@ -37,11 +38,11 @@ def create_table(table_name: str = TABLE_NAME) -> None:
     )
     ttl = props["TimeToLiveSpecification"]
     client.update_time_to_live(
-        TableName=table_name,
+        TableName=table,
         TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
     )
 
 
-def delete_table(table_name: str = TABLE_NAME) -> None:
-    """Drop the table (tests)."""
-    connection().client.delete_table(TableName=table_name)
+def delete_table(name: str | None = None) -> None:
+    """Drop the table (tests; default: the configured one)."""
+    connection().client.delete_table(TableName=name or table_name())

@@ -1,2 +1,6 @@
-"""The only place that talks to Stripe. Importing this package does not import ``stripe``;
-each function imports it when a route actually needs Stripe (cold starts: ~100 ms)."""
+"""The only place that talks to Stripe. Importing this package does not import ``stripe``:
+the client is built, and ``stripe`` imported, on the first call that needs it (cold starts)."""
+
+from chalicelib.stripe_gateway.client import StripeGateway
+
+__all__ = ["StripeGateway"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from chalicelib.config import get_settings
 from chalicelib.domain.errors import (
     DomainError,
     PaymentDeclined,
@@ -21,7 +20,6 @@ from chalicelib.domain.errors import (
 )
 
 T = TypeVar("T")
-_client: Any = None
 
 #: Stripe's codes for "no such object": an unknown id, or a connected account the platform
 #: cannot act on (``Stripe-Account`` of an account that is not ours).
@@ -30,6 +28,8 @@ MISSING_CODES = frozenset({"resource_missing", "account_invalid"})
 #: Network retries done by stripe-python itself (safe: every create carries an idempotency key).
 MAX_NETWORK_RETRIES = 2
 TIMEOUT_SECONDS = 20
+#: What a 503 tells the caller to wait when Stripe is unavailable.
+PROVIDER_RETRY_AFTER_SECONDS = 2
 
 
 class GatewayRequestRefused(ValidationFailed):
@@ -38,41 +38,71 @@ class GatewayRequestRefused(ValidationFailed):
     code = "payment_request_refused"
 
 
+class StripeGateway:
+    """Our Stripe account as the use cases see it: the key, the API base (the emulator
+    locally), where Stripe sends people back (``public_base_url``), and one ``StripeClient``
+    built on first use.
+
+    ``stripe`` is imported when the first call needs the client, never at start-up: most
+    routes never talk to Stripe and should not pay its import in a cold start.
+    """
+
+    def __init__(self, secret_key: str | Callable[[], str], api_base: str | None,
+                 public_base_url: str, *, timeout_seconds: float = TIMEOUT_SECONDS) -> None:
+        # A callable is read when the client is built: in AWS the key comes from Secrets
+        # Manager, which `chalice package` (building the app without AWS access) never reads.
+        self._secret_key = secret_key
+        self.api_base = api_base
+        self.public_base_url = public_base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self._client: Any = None
+
+    @property
+    def secret_key(self) -> str:
+        """Stripe's secret API key."""
+        key = self._secret_key
+        return key if isinstance(key, str) else key()
+
+    @property
+    def client(self) -> Any:
+        """A ``stripe.StripeClient`` on ``api_base``, built once."""
+        if self._client is None:
+            import stripe  # lazy: cold start (see the class docstring)
+
+            base = {"api": self.api_base} if self.api_base else None
+            self._client = stripe.StripeClient(
+                self.secret_key,
+                base_addresses=base,  # type: ignore[arg-type]
+                max_network_retries=MAX_NETWORK_RETRIES,
+                http_client=stripe.RequestsClient(timeout=self.timeout_seconds),
+            )
+        return self._client
+
+
+_gateway: StripeGateway | None = None
+
+
+def install(gateway: StripeGateway) -> None:
+    """Make ``gateway`` the one every Stripe call uses (the composition root's job)."""
+    global _gateway
+    _gateway = gateway
+
+
+def gateway() -> StripeGateway:
+    """The installed gateway."""
+    if _gateway is None:
+        raise RuntimeError("chalicelib.bootstrap.build() was not called")
+    return _gateway
+
+
 def stripe_client() -> Any:
-    """A ``stripe.StripeClient`` on ``STRIPE_API_BASE`` (the emulator locally)."""
-    global _client
-    if _client is None:
-        import stripe
-
-        settings = get_settings()
-        base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
-        _client = stripe.StripeClient(
-            settings.stripe_secret_key,
-            base_addresses=base,  # type: ignore[arg-type]
-            max_network_retries=MAX_NETWORK_RETRIES,
-            http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
-            if _has_requests() else None,
-        )
-    return _client
-
-
-def _has_requests() -> bool:
-    try:
-        import requests  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def reset_client() -> None:
-    """Forget the client (tests that move ``STRIPE_API_BASE``)."""
-    global _client
-    _client = None
+    """The installed gateway's ``StripeClient``."""
+    return gateway().client
 
 
 def call_stripe(operation: Callable[[], T]) -> T:
     """Run one Stripe call, translating Stripe's errors into domain errors."""
-    import stripe
+    import stripe  # already loaded by the client the call used; lazy for the cold start
 
     try:
         return operation()
@@ -86,8 +116,10 @@ def call_stripe(operation: Callable[[], T]) -> T:
             },
         ) from None
     except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError) as exc:
-        raise PaymentProviderUnavailable("the payment provider is unavailable",
-                                         details={"stripe_code": exc.code}) from None
+        raise PaymentProviderUnavailable(
+            "the payment provider is temporarily unavailable",
+            details={"retry_after_seconds": PROVIDER_RETRY_AFTER_SECONDS,
+                     "stripe_code": exc.code}) from None
     except stripe.InvalidRequestError as exc:
         raise GatewayRequestRefused(
             exc.user_message or "the payment provider refused the request",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.config import get_settings
 from chalicelib.stripe_gateway.client import (
     GatewayRequestRefused,
     call_stripe,
+    gateway,
     retrieve_or_none,
     stripe_client,
 )
@@ -35,7 +35,7 @@ def create_express_account(agency_id: str, email: str | None) -> dict[str, Any]:
     if email:
         params["email"] = email
     return _plain(call_stripe(lambda: stripe_client().v1.accounts.create(
-        params, {"idempotency_key": f"connect:{agency_id}"})))  # type: ignore[arg-type]
+        params, {"idempotency_key": f"connect:{agency_id}"})))
 
 
 def retrieve_account(account_id: str) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def fetch_transfer(transfer_id: str) -> dict[str, Any] | None:
 
 def create_onboarding_link(account_id: str) -> dict[str, Any]:
     """A fresh, single-use onboarding link; expired links land on ``refresh_url``."""
-    base = get_settings().public_base_url.rstrip("/")
+    base = gateway().public_base_url
     params = {
         "account": account_id,
         "type": "account_onboarding",
@@ -73,7 +73,7 @@ def create_onboarding_link(account_id: str) -> dict[str, Any]:
         "return_url": f"{base}/settings/connect?return=1",
     }
     return _plain(call_stripe(lambda: stripe_client().v1.account_links.create(
-        params)))  # type: ignore[arg-type]
+        params)))
 
 
 def create_login_link(account_id: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def create_transfer(*, payout_id: str, agency_id: str, account_id: str, amount_c
                      **({"attempt": str(attempt)} if attempt > 1 else {})},
     }
     return _plain(call_stripe(lambda: stripe_client().v1.transfers.create(
-        params, {"idempotency_key": payout_id})))  # type: ignore[arg-type]
+        params, {"idempotency_key": payout_id})))
 
 
 def find_payout_transfer(payout_id: str) -> dict[str, Any] | None:
@@ -108,7 +108,7 @@ def find_payout_transfer(payout_id: str) -> dict[str, Any] | None:
     24 hours, so a retry after an outage that long must not rely on the key alone.
     """
     page = call_stripe(lambda: stripe_client().v1.transfers.list(
-        {"transfer_group": payout_id, "limit": 10}))  # type: ignore[arg-type]
+        {"transfer_group": payout_id, "limit": 10}))
     for item in page.data:
         return _plain(item)
     return None
@@ -117,7 +117,7 @@ def find_payout_transfer(payout_id: str) -> dict[str, Any] | None:
 def list_transfers(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
     """Every transfer created in ``[gte, lt)`` (epoch seconds), auto-paginated."""
     params = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
-    page = call_stripe(lambda: stripe_client().v1.transfers.list(params))  # type: ignore[arg-type]
+    page = call_stripe(lambda: stripe_client().v1.transfers.list(params))
     # Later pages are Stripe calls too: their errors are translated like the first one's.
     return call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])
 
@@ -130,7 +130,7 @@ def list_charges(created_gte: int, created_lt: int) -> list[dict[str, Any]]:
     """
     params: dict[str, Any] = {"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
     try:
-        page = call_stripe(lambda: stripe_client().v1.charges.list(params))  # type: ignore
+        page = call_stripe(lambda: stripe_client().v1.charges.list(params))
     except GatewayRequestRefused:
         page = call_stripe(lambda: stripe_client().v1.charges.list({"limit": 100}))
     charges = call_stripe(lambda: [_plain(item) for item in page.auto_paging_iter()])

@@ -180,7 +180,7 @@ def stack(live_app_url: str, stripe_emulator: str) -> Iterator[Stack]:
 
     Package-scoped so that ``PUBLIC_BASE_URL`` is put back as soon as the browser tests end.
     """
-    from chalicelib.config import get_settings
+    from chalicelib import bootstrap
 
     reset_table()
     server, web_url = _web_server_module().serve_in_thread(0, api_base=live_app_url)
@@ -188,12 +188,12 @@ def stack(live_app_url: str, stripe_emulator: str) -> Iterator[Stack]:
     # this dashboard, as PUBLIC_BASE_URL does in the local stack.
     previous = os.environ.get("PUBLIC_BASE_URL")
     os.environ["PUBLIC_BASE_URL"] = web_url
-    get_settings.cache_clear()
+    bootstrap.build()
     try:
         yield Stack(live_app_url, web_url, stripe_emulator, Api(live_app_url))
     finally:
         os.environ["PUBLIC_BASE_URL"] = previous or TEST_ENV["PUBLIC_BASE_URL"]
-        get_settings.cache_clear()
+        bootstrap.build()
         server.shutdown()
         server.server_close()
 

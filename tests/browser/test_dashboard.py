@@ -79,7 +79,8 @@ def test_move_minutes_with_review(page: Page, stack: Stack) -> None:
     page.choose("move-asset", "Premium minutes")
     page.type("move-amount", "5")
     page.click("move-review-button")
-    assert page.text("quote-received") == "6.25 Premium minutes"
+    # Toward the primary's lower price minutes arrive 1:1 (SPEC: a move never mints).
+    assert page.text("quote-received") == "5.00 Premium minutes"
     stack.api.call("PATCH", f"/v1/subaccounts/{agency.subaccounts['Clinic Move']}",
                    token=agency.owner_token, body={"prices": {"premium": "0.25"}})
     page.click("move-confirm")
@@ -209,10 +210,10 @@ def test_remove_subaccount_in_two_steps(page: Page, stack: Stack) -> None:
     page.click("remove-confirm")
     page.wait_text("toast", "Clinic Gone was removed")
     page.wait(lambda d: "Clinic Gone" not in page.text("subaccounts-table"), "row still shown")
-    # 30 minutes at 0.12 arrive at the primary's base price 0.10: 36 minutes.
+    # 30 minutes at 0.12 arrive 1:1 at the primary's lower base price 0.10 (never minted).
     primary_row = next(row for row in page.driver.find_elements(
         "css selector", '[data-testid^="subaccount-row-"]') if "Primary" in row.text)
-    assert "36.00" in primary_row.text
+    assert "30.00" in primary_row.text
 
 
 def test_reporting_table_chart_and_csv(page: Page, stack: Stack) -> None:

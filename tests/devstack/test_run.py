@@ -86,6 +86,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "app.py").write_text(textwrap.dedent(APP_PY))
     (root / "chalicelib" / "store").mkdir(parents=True)
     (root / "chalicelib" / "__init__.py").write_text("")
+    # The composition root devstack's table step builds first (nothing to build here).
+    (root / "chalicelib" / "bootstrap.py").write_text("def build():\n    return None\n")
     (root / "chalicelib" / "store" / "__init__.py").write_text("")
     (root / "chalicelib" / "store" / "table.py").write_text(textwrap.dedent(TABLE_PY))
     (root / ".chalice").mkdir()

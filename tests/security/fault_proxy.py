@@ -199,25 +199,16 @@ class FaultProxy:
 @contextmanager
 def app_stripe_through(proxy: FaultProxy, *, timeout_seconds: float = 1.0) -> Iterator[str]:
     """Point the app's Stripe client at ``proxy`` (short timeouts), then back."""
-    import os
-
-    from chalicelib.config import get_settings
-    from chalicelib.stripe_gateway import client
+    from chalicelib import bootstrap
+    from chalicelib.services.ports import ports
+    from chalicelib.stripe_gateway import StripeGateway
 
     base = proxy.start()
-    previous_base, previous_timeout = os.environ.get("STRIPE_API_BASE"), client.TIMEOUT_SECONDS
-    os.environ["STRIPE_API_BASE"] = base
-    client.TIMEOUT_SECONDS = timeout_seconds  # type: ignore[misc]
-    get_settings.cache_clear()
-    client.reset_client()
+    current = ports().stripe
+    through_proxy = StripeGateway(current.secret_key, base, current.public_base_url,
+                                  timeout_seconds=timeout_seconds)
     try:
-        yield base
+        with bootstrap.override(stripe=through_proxy):
+            yield base
     finally:
-        if previous_base is None:
-            os.environ.pop("STRIPE_API_BASE", None)
-        else:
-            os.environ["STRIPE_API_BASE"] = previous_base
-        client.TIMEOUT_SECONDS = previous_timeout  # type: ignore[misc]
-        get_settings.cache_clear()
-        client.reset_client()
         proxy.stop()

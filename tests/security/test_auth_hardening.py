@@ -281,15 +281,20 @@ class _Capture(logging.Handler):
 @pytest.fixture
 def captured_logs() -> Iterator[_Capture]:
     """All logging at DEBUG during the test (the root logger and everything under it)."""
+    from chalicelib.observability import SERVICE
+
     handler = _Capture()
     root = logging.getLogger()
+    app_logger = logging.getLogger(SERVICE)  # the app's JSON lines do not propagate to root
     previous = root.level
     root.addHandler(handler)
+    app_logger.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
         yield handler
     finally:
         root.removeHandler(handler)
+        app_logger.removeHandler(handler)
         root.setLevel(previous)
 
 
@@ -365,7 +370,8 @@ class TestNothingLeaks:
         assert crashed.status == 500
         assert crashed.body == {"error": {"code": "internal_error",
                                           "message": "an internal error occurred",
-                                          "details": {}}}
+                                          "details": {},
+                                          "request_id": crashed.headers["X-Request-Id"]}}
         for answer in [*answers, crashed]:
             assert answer.status >= 400, answer.body
             assert set(answer.body) == {"error"}, answer.body

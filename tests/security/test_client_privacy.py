@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import requests
+
 from tests.e2e.identity.support import Member, join
 from tests.e2e.payments.support import (
+    STRIPE_HEADERS,
     add_card,
     buy,
     new_subaccount,
@@ -29,6 +32,7 @@ from tests.e2e.payments.support import (
     run_job,
     signed_event,
 )
+from tests.e2e.payments.test_webhooks import open_dispute
 from tests.helpers import AgencyFixture, call, create_agency
 
 #: Keys that carry the agency's margin in any answer.
@@ -70,7 +74,7 @@ class Scene:
     purchase: dict[str, Any]
 
 
-def _scene(client: Any) -> Scene:
+def _scene(client: Any, stripe_base: str, live_app_url: str) -> Scene:
     """A client sub-account that bought minutes, had a payment disputed and a failed
     monthly allocation; a second client sub-account with its own notification."""
     agency = create_agency(client, subscription_start="2026-01-15")
@@ -85,11 +89,12 @@ def _scene(client: Any) -> Scene:
     add_card(client, agency.owner_token, sid)
     bought = buy(client, sub_admin.token, sid, minutes=100, key="client-buys-100")
     assert bought.status == 201, bought.body
-    # A dispute on the client's payment holds the agency's profit of it.
-    payload, header = signed_event("charge.dispute.created", {
-        "id": "dp_privacy", "object": "dispute", "amount": 2000, "currency": "usd",
-        "payment_intent": bought.body["payment_intent_id"], "charge": "ch_x",
-        "status": "needs_response", "reason": "fraudulent"})
+    # A dispute on the client's payment holds the agency's profit of it: opened at Stripe
+    # (the app checks every event against Stripe), its event delivered here.
+    dispute_id = open_dispute(stripe_base, live_app_url, bought.body["payment_intent_id"], 2000)
+    dispute = requests.get(f"{stripe_base}/v1/disputes/{dispute_id}", headers=STRIPE_HEADERS,
+                           timeout=10).json()
+    payload, header = signed_event("charge.dispute.created", dispute)
     assert post_webhook(client, payload, header).status == 200
     # A monthly allocation for the client, declined on the primary's card (base cost).
     add_card(client, agency.owner_token, agency.primary_id, pm="pm_card_chargeCustomerFail")
@@ -120,8 +125,9 @@ def _json_routes(scene: Scene) -> list[str]:
             f"/v1/reports/subaccounts/{sid}{RANGE}"]
 
 
-def test_subaccount_roles_never_see_the_agencys_margin(app_client, stripe_emulator) -> None:
-    scene = _scene(app_client)
+def test_subaccount_roles_never_see_the_agencys_margin(app_client, stripe_emulator,
+                                                      live_app_url) -> None:
+    scene = _scene(app_client, stripe_emulator, live_app_url)
     for person in (scene.sub_admin, scene.sub_member):
         # The purchase answer itself (replayed to the same caller, same key, same body).
         again = buy(app_client, scene.sub_admin.token, scene.sid, minutes=100,
@@ -152,8 +158,8 @@ def test_subaccount_roles_never_see_the_agencys_margin(app_client, stripe_emulat
         assert refused.status == 403 and margin_keys_in(refused.body) == set(), refused.body
 
 
-def test_agency_roles_still_see_the_margin(app_client, stripe_emulator) -> None:
-    scene = _scene(app_client)
+def test_agency_roles_still_see_the_margin(app_client, stripe_emulator, live_app_url) -> None:
+    scene = _scene(app_client, stripe_emulator, live_app_url)
     assert scene.purchase["amount_usd"] == "20.00"
     for token in (scene.agency.owner_token, scene.member.token):
         report = call(app_client, "GET", f"/v1/reports/subaccounts/{scene.sid}"
@@ -180,9 +186,9 @@ def _kinds_and_subs(client: Any, token: str) -> list[tuple[str, str | None]]:
     return [(n["type"], n["subaccount_id"]) for n in answer.body["notifications"]]
 
 
-def test_notifications_reach_only_users_who_can_see_their_subaccount(app_client,
-                                                                     stripe_emulator) -> None:
-    scene = _scene(app_client)
+def test_notifications_reach_only_users_who_can_see_their_subaccount(
+        app_client, stripe_emulator, live_app_url) -> None:
+    scene = _scene(app_client, stripe_emulator, live_app_url)
     owner = _kinds_and_subs(app_client, scene.agency.owner_token)
     assert ("subaccount_suspended", scene.other_sid) in owner
     assert ("payment_disputed", scene.sid) in owner

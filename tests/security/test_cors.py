@@ -22,15 +22,15 @@ EVIL = "https://evil.example.com"
 @pytest.fixture
 def origins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Set ``CORS_ALLOW_ORIGINS`` for one test (the settings are read again)."""
-    from chalicelib.config import get_settings
+    from chalicelib import bootstrap
 
     def configure(value: str) -> None:
         monkeypatch.setenv("CORS_ALLOW_ORIGINS", value)
-        get_settings.cache_clear()
+        bootstrap.build()
 
     yield configure
     monkeypatch.undo()
-    get_settings.cache_clear()
+    bootstrap.build()
 
 
 def _header(answer: Any, name: str) -> str | None:

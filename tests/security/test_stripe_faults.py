@@ -142,8 +142,9 @@ class TestFaultBeforeTheCharge:
         sid, key = shop.sub_with_card(), f"before-{mode}"
         shop.proxy.arm("POST", INTENTS, mode, times=3)  # the first try and both retries
         answer = shop.buy(sid, key)
-        assert answer.status in (502, 503, 504), answer.body
-        assert answer.error_code == "payment_provider_unavailable"
+        assert answer.status == 503, answer.body
+        assert answer.error_code == "temporarily_unavailable"
+        assert answer.headers.get("Retry-After") == "2"
         assert not [s for s in shop.proxy.seen("POST", INTENTS) if s.forwarded]
         assert shop.seconds(sid) == 0
         shop.reconcile()
@@ -165,7 +166,7 @@ class TestFaultAfterTheCharge:
         sid, key = shop.sub_with_card(), f"after-{mode}"
         shop.proxy.arm("POST", INTENTS, mode, times=3)
         answer = shop.buy(sid, key)
-        assert answer.status in (202, 502, 503, 504), answer.body
+        assert answer.status in (202, 503), answer.body
         forwarded = [s for s in shop.proxy.seen("POST", INTENTS) if s.forwarded
                      and s.idempotency_key and s.idempotency_key.endswith(
                          shop.purchase(sid, key).purchase_id)]
@@ -198,7 +199,7 @@ class TestFaultAfterTheCharge:
         try:
             shop.proxy.arm("POST", INTENTS, "drop_after", times=3)
             answer = shop.buy(sid, key)
-            assert answer.status in (502, 503, 504), answer.body
+            assert answer.status == 503, answer.body
             charged = shop.charges_for(sid, key)
             assert len(charged) == 1
             summary = shop.reconcile()
@@ -222,7 +223,7 @@ class TestFaultAfterTheCharge:
         charged: set[str] = set()
         try:
             shop.proxy.arm("POST", INTENTS, "drop_after", times=3)
-            assert shop.buy(sid, key).status in (502, 503, 504)
+            assert shop.buy(sid, key).status == 503
             charged = shop.charges_for(sid, key)
             assert len(charged) == 1
             shop.reconcile()
@@ -260,7 +261,7 @@ class TestFaultsOnOtherCalls:
         shop.proxy.arm("POST", r"^/v1/(customers|payment_methods)", mode, times=3)
         first = call(shop.client, "POST", f"/v1/subaccounts/{sid}/payment-methods",
                      token=shop.agency.owner_token, body={"payment_method": "pm_card_visa"})
-        assert first.status < 500 or first.error_code == "payment_provider_unavailable", \
+        assert first.status < 500 or first.error_code == "temporarily_unavailable", \
             first.body
         shop.proxy.disarm()
         again = call(shop.client, "POST", f"/v1/subaccounts/{sid}/payment-methods",

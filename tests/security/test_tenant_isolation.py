@@ -50,9 +50,9 @@ def a_snapshot(w: World) -> dict[tuple[str, str], dict[str, Any]]:
     """Every item of A: its partition and its sub-accounts' items (a test-only scan)."""
     import boto3
 
-    from chalicelib.config import get_settings
+    from chalicelib.services.ports import ports
 
-    settings = get_settings()
+    settings = ports().settings
     client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url_dynamodb,
                           region_name=settings.aws_default_region)
     marks = [w.a.agency_id, *w.subs.values()]

@@ -102,9 +102,9 @@ def whole_table(*, without_event_markers: bool = False) -> list[dict[str, Any]]:
     """
     import boto3
 
-    from chalicelib.config import get_settings
+    from chalicelib.services.ports import ports
 
-    settings = get_settings()
+    settings = ports().settings
     client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url_dynamodb,
                           region_name=settings.aws_default_region)
     items = []

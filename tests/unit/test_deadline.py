@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.jobs import Deadline
+from chalicelib.services.sweeps import Deadline
 
 
 class FakeContext:

@@ -65,9 +65,9 @@ def table_items() -> list[dict[str, Any]]:
     delivering events of earlier tests, each of which leaves a marker."""
     import boto3
 
-    from chalicelib.config import get_settings
+    from chalicelib.services.ports import ports
 
-    settings = get_settings()
+    settings = ports().settings
     client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url_dynamodb,
                           region_name=settings.aws_default_region)
     items = [item for page in client.get_paginator("scan").paginate(

@@ -137,7 +137,7 @@ class TestForgedSucceededEvent:
         add_card(app_client, agency.owner_token, sid, "pm_card_chargeCustomerFail")
         declined = buy(app_client, agency.owner_token, sid, minutes=100, key="declined")
         assert declined.status == 402, declined.body
-        purchase_id = purchase_id_for(agency.agency_id, sid, "declined")
+        purchase_id = purchase_id_for(agency.agency_id, sid, agency.owner_id, "declined")
         customer = get_profile(agency.agency_id, sid).customer_id
         [intent] = payment_intents_for(stripe_emulator, customer)
         assert intent["status"] == "requires_payment_method"

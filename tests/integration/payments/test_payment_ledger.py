@@ -126,7 +126,7 @@ class TestCreditsAndReversals:
 
 class TestPlanRenewal:
     def test_concurrent_runs_credit_a_cycle_once(self, table) -> None:
-        from chalicelib.jobs.plan_renewal import plan_renewal_sweep
+        from chalicelib.services.plan_renewal import plan_renewal_sweep
 
         created = create_agency(name="L", owner_email="legacy@x.example.com",
                                 owner_password="owner-password-1", plan="partner_legacy",

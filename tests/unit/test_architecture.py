@@ -1,0 +1,71 @@
+"""Only ``chalicelib/store`` speaks DynamoDB (SPEC section 5, issue 19).
+
+Outside the store, no code may use key builders, conditions, queries, ``DoesNotExist`` or
+PynamoDB update expressions. ``LEFT`` lists what is still there from before the
+repositories, file by file: the count of a file may only go down, and a file not listed
+must have none. When the redesign is done ``LEFT`` is empty.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2] / "chalicelib"
+LAYERS = ("services", "jobs", "api", "domain")
+#: The words of DynamoDB: key builders, conditions, queries, misses, update expressions.
+DYNAMODB_WORDS = re.compile(
+    r"\bkeys\.|DoesNotExist|\.does_not_exist\(|\bcondition=|\.query\("
+    r"|\b[A-Z]\w+\.\w+\.(?:set|add|remove|exists|is_in|between|startswith)\(")
+
+#: What is left, per file (only ever lowered).
+LEFT: dict[str, int] = {
+    "chalicelib/services/access.py": 12,
+    "chalicelib/services/agencies.py": 14,
+    "chalicelib/services/audit.py": 2,
+    "chalicelib/services/audit_log.py": 3,
+    "chalicelib/services/auth.py": 9,
+    "chalicelib/services/auto_allocation.py": 36,
+    "chalicelib/services/auto_recharge.py": 43,
+    "chalicelib/services/connect.py": 17,
+    "chalicelib/services/connect_events.py": 2,
+    "chalicelib/services/identity.py": 82,
+    "chalicelib/services/moves.py": 14,
+    "chalicelib/services/notification_feed.py": 3,
+    "chalicelib/services/notifications.py": 2,
+    "chalicelib/services/payments.py": 46,
+    "chalicelib/services/payouts.py": 56,
+    "chalicelib/services/plan_renewal.py": 21,
+    "chalicelib/services/reports.py": 2,
+    "chalicelib/services/resources.py": 31,
+    "chalicelib/services/sessions.py": 4,
+    "chalicelib/services/subaccounts.py": 60,
+    "chalicelib/services/usage.py": 32,
+    "chalicelib/services/wallets.py": 11,
+    "chalicelib/services/webhooks.py": 5,
+    "chalicelib/jobs/reconciliation.py": 3,
+}
+
+
+def dynamodb_words() -> dict[str, int]:
+    found: dict[str, int] = {}
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            count = len(DYNAMODB_WORDS.findall(path.read_text()))
+            if count:
+                found[str(path.relative_to(ROOT.parent))] = count
+    return found
+
+
+def test_no_dynamodb_words_outside_the_store_beyond_what_is_left() -> None:
+    grown = {name: (count, LEFT.get(name, 0)) for name, count in dynamodb_words().items()
+             if count > LEFT.get(name, 0)}
+    assert not grown, f"DynamoDB outside chalicelib/store (found, allowed): {grown}"
+
+
+def test_what_is_left_is_not_overstated() -> None:
+    """Lower ``LEFT`` as files are cleaned, so it never hides a regression."""
+    found = dynamodb_words()
+    stale = {name: (found.get(name, 0), allowed) for name, allowed in LEFT.items()
+             if found.get(name, 0) < allowed}
+    assert not stale, f"lower LEFT for (found, listed): {stale}"
