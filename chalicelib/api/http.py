@@ -37,7 +37,7 @@ from chalicelib.domain.errors import (
     ValidationFailed,
 )
 from chalicelib.domain.roles import Principal
-from chalicelib.observability import flush_metrics, logger
+from chalicelib.observability import count, flush_metrics, logger
 from chalicelib.services.ports import ports
 from chalicelib.store.pagination import bound_to
 
@@ -300,6 +300,10 @@ def _log_request(method: str, route_path: str, status_code: int, started_ns: int
                  seen: _Seen) -> None:
     """One JSON line per request: ids and figures only (never an email, token or body)."""
     principal = seen.principal
+    if status_code == 503:
+        count("Http503")  # a dependency throttled or unreachable (alarmed on a rate)
+    elif status_code >= 500:
+        count("Http5xx")  # an internal error: every one is alarmed
     logger.info("request", extra={
         "method": method, "route": route_path, "status": status_code,
         "duration_ms": (time.monotonic_ns() - started_ns) // 1_000_000,

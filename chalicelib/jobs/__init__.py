@@ -20,7 +20,7 @@ from chalicelib.jobs.payouts import payout_sweep
 from chalicelib.jobs.plan_renewal import plan_renewal_sweep
 from chalicelib.jobs.reconciliation import reconciliation_run
 from chalicelib.jobs.suspensions import subaccount_suspension_sweep
-from chalicelib.observability import flush_metrics, logger
+from chalicelib.observability import count, flush_metrics, logger
 from chalicelib.services.ports import now
 from chalicelib.services.sweeps import Deadline
 
@@ -54,6 +54,8 @@ def run_job(name: str, as_of: datetime | None = None, deadline: Deadline | None 
         outcome = "done"
         return summary
     finally:
+        if outcome == "error":
+            count("JobRunsFailed")
         logger.info("job run", extra={
             "job": name, "as_of": moment.isoformat(), "outcome": outcome,
             "duration_ms": (time.monotonic_ns() - started) // 1_000_000,

@@ -129,3 +129,29 @@ def test_a_job_run_writes_one_line(app_client: Any, app_logs: JsonLines) -> None
     assert len(runs) == 1
     assert (runs[0]["job"], runs[0]["outcome"]) == ("call-holds", "done")
     assert runs[0]["processed"] == answer.body["processed"]
+
+
+def test_5xx_and_503_answers_are_counted_for_the_alarms(
+        app_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    from chalicelib.domain.errors import TemporarilyUnavailable
+    from chalicelib.services import agencies
+    from tests.e2e.payments.test_money_metrics import emitted
+
+    body = {"name": "Crash", "owner_email": "crash2@example.com", "owner_password": "x" * 12,
+            "plan": "agency_pro", "subscription_start": "2026-01-01"}
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise TemporarilyUnavailable("the database is temporarily unavailable")
+
+    capsys.readouterr()
+    monkeypatch.setattr(agencies, "create_agency", crash)
+    assert call(app_client, "POST", "/v1/platform/agencies", platform=True, body=body
+                ).status == 500
+    monkeypatch.setattr(agencies, "create_agency", unavailable)
+    assert call(app_client, "POST", "/v1/platform/agencies", platform=True, body=body
+                ).status == 503
+    assert emitted(capsys.readouterr().out) == {"Http5xx": 1, "Http503": 1}
