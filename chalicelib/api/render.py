@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.money import render_usd
 from chalicelib.domain.plans import PLANS
 from chalicelib.domain.roles import AGENCY_ROLES, Principal
-from chalicelib.store.accounts import Agency, Subaccount, User
+from chalicelib.services.ports import now
+from chalicelib.services.subaccounts import Subaccount
+from chalicelib.store.accounts import Agency, User
 
 #: Answer fields that carry the agency's margin (profit, base cost, held profit).
 MARGIN_FIELDS = frozenset({"profit_usd", "profit_micros", "held_micros", "released_micros",
@@ -35,8 +37,8 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def today_utc() -> date:
-    """Today's date in UTC."""
-    return datetime.now(UTC).date()
+    """Today's date in UTC (the clock of the composition root)."""
+    return now().date()
 
 
 def render_agency(agency: Agency, slots_used: int | None = None) -> dict[str, Any]:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
-
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.expressions.condition import Condition
 
-from chalicelib.domain.errors import DomainError
 from chalicelib.store import keys
 from chalicelib.store.base import (
     IntegerAttribute,
     TableItem,
     UTCDateTimeText,
-    due_items_of,
-    sortable_time,
     string_list,
 )
-from chalicelib.store.transact import Op, check, update
-
-#: GSI2 partition of sub-accounts whose suspension or restore still has resource batches to do.
-SUSPENSIONS_JOB = "subaccount-suspensions"
-#: ``Subaccount.resource_work`` values.
-PAUSE, REACTIVATE = "pause", "restore"
 
 
 class Agency(TableItem, discriminator="Agency"):
@@ -142,90 +128,3 @@ def subaccounts_of(agency_id: str) -> list[Subaccount]:
     return list(Subaccount.query(keys.agency_pk(agency_id),
                                  Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX),
                                  consistent_read=True))
-
-
-def find_subaccount(agency_id: str, subaccount_id: str) -> Subaccount | None:
-    """A sub-account in any status (removed included), or None: one consistent GetItem."""
-    try:
-        return Subaccount.get(keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id),
-                              consistent_read=True)
-    except Subaccount.DoesNotExist:
-        return None
-
-
-def _key(sub: Subaccount) -> Subaccount:
-    return Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sub.subaccount_id))
-
-
-def _due_actions(sub: Subaccount, due_at: datetime) -> list[Any]:
-    return [Subaccount.DUEPK.set(keys.due_pk(SUSPENSIONS_JOB, sub.agency_id)),
-            Subaccount.DUESK.set(keys.due_sk(sortable_time(due_at),
-                                             f"{sub.agency_id}#{sub.subaccount_id}"))]
-
-
-def _same_suspension(sub: Subaccount) -> Condition:
-    if sub.suspension_id:
-        return Subaccount.suspension_id == sub.suspension_id
-    return Subaccount.suspension_id.does_not_exist()
-
-
-def suspend_op(sub: Subaccount, *, suspension_id: str, at: datetime, by: str,
-               note: str | None, due_at: datetime, error: DomainError) -> Op:
-    """Flip an active sub-account to suspended: ONE write, so refusals start at once. It also
-    records the pausing still to do, due for the job at ``due_at`` (if the request dies)."""
-    return update(_key(sub), actions=[
-        Subaccount.status.set("suspended"),
-        Subaccount.suspended_at.set(at),
-        Subaccount.suspended_by.set(by),
-        Subaccount.suspension_note.set(note) if note else Subaccount.suspension_note.remove(),
-        Subaccount.suspension_id.set(suspension_id),
-        Subaccount.resource_work.set(PAUSE),
-        *_due_actions(sub, due_at),
-    ], condition=Subaccount.status == "active", error=error)
-
-
-def restore_op(sub: Subaccount, *, due_at: datetime, error: DomainError) -> Op:
-    """Flip a suspended sub-account back to active (the suspension read, not a later one),
-    recording the re-activation still to do, due for the job at ``due_at``."""
-    return update(_key(sub), actions=[
-        Subaccount.status.set("active"),
-        Subaccount.suspension_note.remove(),
-        Subaccount.suspended_at.remove(),
-        Subaccount.suspended_by.remove(),
-        Subaccount.resource_work.set(REACTIVATE),
-        *_due_actions(sub, due_at),
-    ], condition=(Subaccount.status == "suspended") & _same_suspension(sub), error=error)
-
-
-def _work_unchanged(sub: Subaccount) -> Condition:
-    return ((Subaccount.status == sub.status) & _same_suspension(sub)
-            & (Subaccount.resource_work == sub.resource_work))
-
-
-def resource_work_guard(sub: Subaccount, error: DomainError) -> Op:
-    """Condition of every resource batch: the suspension or restore it belongs to is still
-    the sub-account's current one (a later restore or suspension stops it)."""
-    return check(_key(sub), _work_unchanged(sub), error)
-
-
-def resource_work_done_op(sub: Subaccount, error: DomainError) -> Op:
-    """Every batch is done: clear the pending work and its due mark (and a legacy list)."""
-    return update(_key(sub), actions=[
-        Subaccount.resource_work.remove(), Subaccount.paused_resources.remove(),
-        Subaccount.DUEPK.remove(), Subaccount.DUESK.remove(),
-    ], condition=_work_unchanged(sub), error=error)
-
-
-def drop_resource_work_op(sub: Subaccount) -> Op:
-    """Clear a due mark that no longer means anything (the sub-account was removed, or its
-    status and work disagree)."""
-    return update(_key(sub), actions=[
-        Subaccount.resource_work.remove(), Subaccount.DUEPK.remove(), Subaccount.DUESK.remove(),
-    ], condition=(Subaccount.status == sub.status) & _same_suspension(sub))
-
-
-def subaccounts_with_resource_work_due(as_of: datetime) -> Iterator[Subaccount]:
-    """Sub-accounts whose suspension or restore batches are unfinished and due by ``as_of``:
-    the sparse GSI2 partition (O(due), never a scan). Eventually consistent: re-read each."""
-    upper = f"{sortable_time(as_of)}#\uffff"
-    yield from due_items_of(SUSPENSIONS_JOB, Subaccount, upper_sk=upper)

@@ -190,7 +190,7 @@ class TestRemoval:
 
     def test_a_balance_change_between_read_and_commit_is_re_read_not_left_as_dust(
             self, app_client, monkeypatch) -> None:
-        import chalicelib.services.subaccounts as service
+        import chalicelib.services.removals as service
 
         agency, sub = _funded(app_client)
         real = service.read_balances
