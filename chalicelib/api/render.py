@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.money import render_usd
 from chalicelib.domain.plans import PLANS
 from chalicelib.domain.roles import AGENCY_ROLES, Principal
 from chalicelib.services.ports import now
-from chalicelib.services.subaccounts import Subaccount
 from chalicelib.store.accounts import Agency, User
+
+if TYPE_CHECKING:
+    from chalicelib.services.subaccounts import Subaccount
 
 #: Answer fields that carry the agency's margin (profit, base cost, held profit).
 MARGIN_FIELDS = frozenset({"profit_usd", "profit_micros", "held_micros", "released_micros",

@@ -1,21 +1,24 @@
 """Routes: campaigns, agents, automations and phone numbers of a sub-account.
 
 The four types share one set of handlers, registered once per type with explicit paths
-(a ``{type}`` path parameter would shadow sibling routes such as ``…/wallet``).
+(a ``{type}`` path parameter would shadow sibling routes such as ``…/wallet``). Handlers
+import their service when first called, so ``import app`` (the cold start) loads none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
 from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import StrictBody
-from chalicelib.services import resources
-from chalicelib.services.resources import RESOURCE_TYPES, Resource, ResourcePage
+from chalicelib.domain.resources import RESOURCE_TYPES
+
+if TYPE_CHECKING:
+    from chalicelib.services.resources import Resource, ResourcePage
 
 bp = Blueprint(__name__)
 
@@ -134,22 +137,30 @@ def _register(segment: str) -> None:
                       422: ("invalid_phone_number",)} if numbers else _WRITE_REFUSALS)
 
     def list_handler(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
-        return render_page(resources.list_resources(ctx.user, subaccount_id, segment,
+        from chalicelib.services.resources import list_resources
+
+        return render_page(list_resources(ctx.user, subaccount_id, segment,
                                           limit=page_limit(ctx),
                                           cursor=ctx.query.get("cursor")))
 
     def create_handler(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
-        return render_resource(resources.create_resource(ctx.user, subaccount_id, segment,
+        from chalicelib.services.resources import create_resource
+
+        return render_resource(create_resource(ctx.user, subaccount_id, segment,
                                                name=getattr(ctx.body, "name", None),
                                                number=getattr(ctx.body, "number", None)))
 
     def patch_handler(ctx: RequestContext, subaccount_id: str,
                       resource_id: str) -> dict[str, Any]:
-        return render_resource(resources.set_resource_status(ctx.user, subaccount_id, segment,
+        from chalicelib.services.resources import set_resource_status
+
+        return render_resource(set_resource_status(ctx.user, subaccount_id, segment,
                                                    resource_id, ctx.body.status))
 
     def delete_handler(ctx: RequestContext, subaccount_id: str, resource_id: str) -> None:
-        resources.delete_resource(ctx.user, subaccount_id, segment, resource_id)
+        from chalicelib.services.resources import delete_resource
+
+        delete_resource(ctx.user, subaccount_id, segment, resource_id)
 
     route(bp, collection, "GET", query=("limit", "cursor"), tag="resources",
           response=LIST_MODELS[segment], errors={**_REFUSALS, 400: ("invalid_cursor",)},

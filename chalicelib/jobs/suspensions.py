@@ -1,6 +1,18 @@
 """Every 5 minutes (``subaccount-suspensions``): finish suspensions and restores whose
 request stopped before all resource batches were done."""
 
-from chalicelib.services.suspensions import subaccount_suspension_sweep
+from __future__ import annotations
 
-__all__ = ["subaccount_suspension_sweep"]
+from datetime import datetime
+from typing import Any
+
+from chalicelib.services.sweeps import Deadline
+
+
+def subaccount_suspension_sweep(as_of: datetime, deadline: Deadline | None = None
+                                ) -> dict[str, Any]:
+    """The use case's sweep (``chalicelib.services.suspensions``), imported when the job
+    first runs so that ``import app`` (the cold start) does not load the use cases."""
+    from chalicelib.services.suspensions import subaccount_suspension_sweep as sweep
+
+    return sweep(as_of, deadline)
