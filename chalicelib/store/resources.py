@@ -149,7 +149,7 @@ def marked_resources(agency_id: str, subaccount_id: str) -> list[Resource]:
 
 def _as_written(item: Resource, **changes: Any) -> Resource:
     """A copy of ``item`` with ``changes``: what a write made of it, without reading it."""
-    copy = Resource.from_raw_data(item.serialize())
+    copy = Resource.from_raw_data(item.serialize(null_check=False))
     for name, value in changes.items():
         setattr(copy, name, value)
     return copy

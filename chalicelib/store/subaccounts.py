@@ -75,7 +75,7 @@ def _key(agency_id: str, subaccount_id: str) -> Subaccount:
 
 def _as_written(sub: Subaccount, **changes: Any) -> Subaccount:
     """A copy of ``sub`` with ``changes``: what a write made of it, without reading it again."""
-    copy = Subaccount.from_raw_data(sub.serialize())
+    copy = Subaccount.from_raw_data(sub.serialize(null_check=False))
     for name, value in changes.items():
         setattr(copy, name, value)
     return copy
