@@ -172,6 +172,16 @@ class Client:
             self.random.choice([self.purchase, self.purchase, move, move, self.usage])(step)
 
 
+def tokens_of_users(world: World, granted: list[str]) -> dict[str, str]:
+    """The run's users: A's owner and Agency Admin, and an Agency Member and a Subaccount
+    Admin granted exactly the sub-accounts of the run."""
+    return {"owner": world.a.owner_token,
+            "agency_admin": world.members["agency_admin"].token,
+            **{role: join(world.client, world.a.owner_token, role, access="specific",
+                          subaccount_ids=granted).token
+               for role in ("agency_member", "subaccount_admin")}}
+
+
 @pytest.fixture(scope="module")
 def world(stripe_emulator: str) -> Any:
     """The shared world on a fresh table."""
@@ -197,12 +207,7 @@ def test_eight_concurrent_clients_never_break_the_ledger(world: World,
     for sid in subs + removable:
         if sid != world.subs["shared"]:
             world.add_card(sid)
-    granted = subs + removable
-    tokens = {"owner": world.a.owner_token,
-              "agency_admin": world.members["agency_admin"].token,
-              **{role: join(world.client, world.a.owner_token, role, access="specific",
-                            subaccount_ids=granted).token
-                 for role in ("agency_member", "subaccount_admin")}}
+    tokens = tokens_of_users(world, subs + removable)
     rng = random.Random(99)
     calls = {f"call-{k}": (rng.choice(subs + removable), rng.randint(30, 900))
              for k in range(SHARED_CALLS)}
