@@ -20,9 +20,9 @@ def table_items() -> dict[tuple[str, str], str]:
     from moto.backends import get_backend
     from moto.core import DEFAULT_ACCOUNT_ID
 
-    from chalicelib.config import get_settings
+    from chalicelib.services.ports import ports
 
-    settings = get_settings()
+    settings = ports().settings
     table = get_backend("dynamodb")[DEFAULT_ACCOUNT_ID][settings.aws_default_region].get_table(
         settings.table_name)
     for _attempt in range(20):
