@@ -57,15 +57,18 @@ def logout(ctx: RequestContext) -> None:
 
 @route(bp, "/v1/me", "GET", summary="The signed-in user, its role and reach")
 def me(ctx: RequestContext) -> dict[str, Any]:
-    """User, role, agency id and accessible sub-account ids."""
-    from chalicelib.services.access import visible_subaccounts
+    """User, role, agency (id and name only: sub-account roles brand their pages with it and
+    get 403 on the agency's settings) and accessible sub-account ids."""
+    from chalicelib.services.access import reach_of
 
     principal = ctx.user
-    visible = [sub.subaccount_id for sub in visible_subaccounts(principal)]
+    reach = reach_of(principal)
+    visible = [sub.subaccount_id for sub in reach.subaccounts]
     return {
         "user": {"id": principal.user_id, "email": principal.email, "role": principal.role.value},
         "role": principal.role.value,
         "agency_id": principal.agency_id,
+        "agency": {"id": reach.agency.agency_id, "name": reach.agency.name},
         "timezone": principal.timezone,  # the agency's: report dates are in it
         "subaccount_access": "all" if principal.access_all else "specific",
         "accessible_subaccount_ids": visible,

@@ -98,7 +98,8 @@ def can_see(principal: Principal, sub: SubaccountRef) -> bool:
 
 
 _AGENCY_ACTIONS: dict[Action, frozenset[Role]] = {
-    Action.VIEW_AGENCY: AGENCY_ROLES | SUBACCOUNT_ROLES,
+    # Agency settings are not for the agency's clients (they get the name through /v1/me).
+    Action.VIEW_AGENCY: AGENCY_ROLES,
     Action.VIEW_OVERVIEW: AGENCY_ROLES,
     Action.MANAGE_AGENCY: AGENCY_MANAGERS,
     Action.TRANSFER_OWNERSHIP: frozenset({Role.AGENCY_OWNER}),

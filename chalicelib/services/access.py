@@ -9,6 +9,7 @@ role matrix, and refuses writes by sub-account users while the sub-account is su
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from chalicelib.domain.errors import NotFound, SubaccountSuspended
 from chalicelib.domain.roles import (
@@ -105,3 +106,16 @@ def visible_subaccounts(principal: Principal) -> list[Subaccount]:
         consistent_read=True,
     )
     return [s for s in subs if s.status != "removed" and can_see(principal, ref_of(s))]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What ``GET /v1/me`` tells a user: its agency (branding) and the sub-accounts it sees."""
+
+    agency: Agency
+    subaccounts: list[Subaccount]
+
+
+def reach_of(principal: Principal) -> Reach:
+    """The caller's agency and visible sub-accounts (a GetItem and one Query)."""
+    return Reach(get_agency(principal.agency_id), visible_subaccounts(principal))

@@ -16,14 +16,16 @@ from typing import Any
 from tests.conftest import ROOT, reset_table
 from tests.e2e.identity.support import Member, join
 from tests.helpers import AgencyFixture, Answer, call, create_agency
+from tests.role_matrix_spec import COLUMNS
 
 _n = itertools.count(1)
 
-#: The seven callers of the role × route matrix, in column order.
-CALLERS = ("owner", "agency_admin", "agency_member", "subaccount_admin", "subaccount_member",
-           "anonymous", "other_agency")
+#: The callers of the role × route matrix, in column order (``other_agency``: B's owner).
+CALLERS = COLUMNS
 ROLES = CALLERS[:5]
 SUBACCOUNT_ROLES = ("subaccount_admin", "subaccount_member")
+#: Roles whose reach is the sub-accounts they were granted.
+LIMITED_ROLES = ("agency_member", *SUBACCOUNT_ROLES)
 
 PRICES = {"basic": "0.15", "premium": "0.25"}
 RESOURCE_KINDS = {
@@ -63,13 +65,14 @@ class World:
     cache: dict[str, Any] = field(default_factory=dict)
 
     def token(self, caller: str) -> str | None:
-        """Bearer token of a matrix caller (``None`` for anonymous)."""
+        """Bearer token of a matrix caller (``None`` for anonymous and for the platform key,
+        which ``call(..., platform=True)`` sends)."""
         if caller == "owner":
             return self.a.owner_token
-        if caller == "anonymous":
+        if caller in ("anonymous", "platform"):
             return None
-        if caller == "other_agency":
-            return self.b_admin.token
+        if caller == "other_agency":  # the most powerful user of another tenant
+            return self.b.owner_token
         return self.members[caller].token
 
     def as_owner(self, method: str, path: str, body: Any = None,
@@ -115,6 +118,17 @@ class World:
             body = {"number": phone_number()}
         return self.as_owner("POST", f"/v1/subaccounts/{sid}/{kind}", body).body["id"]
 
+    def limited_users(self, *names: str) -> dict[str, Member]:
+        """An Agency Member, a Subaccount Admin and a Subaccount Member of A with
+        ``specific`` access to the named sub-accounts (made once per set of names)."""
+        key = ("limited", *names)
+        if key not in self.cache:
+            ids = [self.subs[name] for name in names]
+            self.cache[key] = {role: join(self.client, self.a.owner_token, role,
+                                          access="specific", subaccount_ids=ids)
+                               for role in LIMITED_ROLES}
+        return self.cache[key]
+
     def quote(self, token: str, from_sid: str, to_sid: str, amount: str = "1") -> Answer:
         """``POST /v1/transfers/quotes`` as ``token``."""
         return call(self.client, "POST", "/v1/transfers/quotes", token=token,
@@ -124,8 +138,10 @@ class World:
 
 
 @contextmanager
-def built_world(emulator: str) -> Iterator[World]:
-    """Build the world on a fresh table (module scope: a few seconds)."""
+def built_world(emulator: str, granted: tuple[str, ...] = ("shared", "second", "suspended")
+                ) -> Iterator[World]:
+    """Build the world on a fresh table (module scope: a few seconds); the limited users
+    (Agency Member and the sub-account roles) get ``specific`` access to ``granted``."""
     from chalice.test import Client
 
     from app import app
@@ -138,11 +154,8 @@ def built_world(emulator: str) -> Iterator[World]:
         for name in ("shared", "second", "suspended", "hidden"):
             world.subs[name] = world.new_subaccount()
         world.subs["primary"] = a.primary_id
-        granted = [world.subs[name] for name in ("shared", "second", "suspended")]
         world.members["agency_admin"] = join(client, a.owner_token, "agency_admin")
-        for role in ("agency_member", "subaccount_admin", "subaccount_member"):
-            world.members[role] = join(client, a.owner_token, role, access="specific",
-                                       subaccount_ids=granted)
+        world.members.update(world.limited_users(*granted))
         world.b_admin = join(client, b.owner_token, "agency_admin")
         world.b_subs = {"primary": b.primary_id,
                         "shared": world.new_subaccount(owner_token=b.owner_token)}
@@ -182,3 +195,4 @@ def intents_by_purchase(emulator: str, agency_id: str) -> dict[str, set[str]]:
             return current
         previous = current
     return previous
+

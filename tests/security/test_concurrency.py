@@ -1,11 +1,15 @@
 """Concurrency: eight clients hammer shared sub-accounts over real HTTP at the same time.
 
-Purchases (some sharing an Idempotency-Key), quotes and their confirmations (some confirmed
-by several clients at once), usage records (some call ids sent by several clients) and
-removals of sub-accounts that the others are still buying into, moving from and calling on.
-Afterwards: the ledger's conservation invariants hold (Σ per asset = 0, balance rows =
-their entries, no wallet below zero), no Idempotency-Key / quote / call id ran twice
-(database and Stripe agree), no removed sub-account kept a balance, no answer was a 5xx.
+The clients are different users of one agency, two clients each: the owner, an Agency
+Admin, an Agency Member and a Subaccount Admin, the last two granted the sub-accounts of the
+run. Purchases (some sharing an Idempotency-Key between the two clients of one user), quotes
+and their confirmations (some confirmed by several users at once), usage records (some call
+ids sent by several clients) and removals (by the owner and the admin) of sub-accounts that
+the others are still buying into, moving from and calling on; the Subaccount Admin's moves
+are refused. Afterwards: the ledger's conservation invariants hold (Σ per asset = 0,
+balance rows = their entries, no wallet below zero), no Idempotency-Key (per caller, as
+SPEC scopes it) / quote / call id ran twice (database and Stripe agree), no removed
+sub-account kept a balance, no answer was a 5xx.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ import pytest
 import requests
 
 from tests.conftest import TEST_ENV
+from tests.e2e.identity.support import join
 from tests.security.support import World, built_world
 
 THREADS = 8
+#: Who each client is (client n is USERS[n % 4]): two concurrent clients per user.
+USERS = ("owner", "agency_admin", "agency_member", "subaccount_admin")
+MOVERS = ("owner", "agency_admin", "agency_member")  # SPEC: sub-account roles never move
+REMOVERS = ("owner", "agency_admin")
 OPS_PER_THREAD = 14
 SHARED_PURCHASE_KEYS = 6
 SHARED_CALLS = 40
@@ -35,17 +44,21 @@ class Journal:
     lock: threading.Lock = field(default_factory=threading.Lock)
     statuses: collections.Counter[tuple[str, int]] = field(
         default_factory=collections.Counter)
-    purchase_ids_by_key: dict[str, set[str]] = field(
-        default_factory=lambda: collections.defaultdict(set))
+    purchase_ids_by_key: dict[tuple[str, str], set[str]] = field(
+        default_factory=lambda: collections.defaultdict(set))  # (user, key) → purchase ids
+    succeeded_by_user: collections.Counter[tuple[str, str]] = field(
+        default_factory=collections.Counter)
     confirmed_quotes: collections.Counter[str] = field(default_factory=collections.Counter)
     quotes: list[str] = field(default_factory=list)
     recorded_calls: collections.Counter[str] = field(default_factory=collections.Counter)
     removed: collections.Counter[str] = field(default_factory=collections.Counter)
     errors: list[str] = field(default_factory=list)
 
-    def note(self, op: str, answer: requests.Response) -> dict[str, Any]:
+    def note(self, op: str, answer: requests.Response, user: str) -> dict[str, Any]:
         with self.lock:
             self.statuses[(op, answer.status_code)] += 1
+            if answer.status_code < 300:
+                self.succeeded_by_user[(user, op)] += 1
             if answer.status_code >= 500:
                 self.errors.append(f"{op}: {answer.status_code} {answer.text[:300]}")
         try:
@@ -58,13 +71,15 @@ class Journal:
 class Client:
     """One of the eight concurrent API clients."""
 
-    def __init__(self, n: int, url: str, world: World, subs: list[str], removable: list[str],
-                 calls: dict[str, tuple[str, int]], journal: Journal) -> None:
+    def __init__(self, n: int, url: str, world: World, tokens: dict[str, str], subs: list[str],
+                 removable: list[str], calls: dict[str, tuple[str, int]],
+                 journal: Journal) -> None:
         self.n, self.url, self.world, self.subs, self.removable = n, url, world, subs, removable
         self.calls, self.journal = calls, journal
+        self.user = USERS[n % len(USERS)]
         self.random = random.Random(n)
         self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {world.a.owner_token}"
+        self.http.headers["Authorization"] = f"Bearer {tokens[self.user]}"
 
     def post(self, op: str, path: str, body: Any, key: str | None = None,
              platform: bool = False) -> tuple[int, dict[str, Any]]:
@@ -78,7 +93,7 @@ class Client:
             with self.journal.lock:
                 self.journal.errors.append(f"{op}: {exc!r}")
             return 0, {}
-        return answer.status_code, self.journal.note(op, answer)
+        return answer.status_code, self.journal.note(op, answer, self.user)
 
     def any_sub(self) -> str:
         return self.random.choice(self.subs + self.removable)
@@ -94,7 +109,7 @@ class Client:
                                  {"tier": "premium", "minutes": minutes}, key)
         if status == 201:
             with self.journal.lock:
-                self.journal.purchase_ids_by_key[key].add(body["id"])
+                self.journal.purchase_ids_by_key[(self.user, key)].add(body["id"])
 
     def move(self, step: int) -> None:
         source, target = self.random.sample(self.subs + self.removable, 2)
@@ -128,6 +143,16 @@ class Client:
                     if result["status"] == "recorded":
                         self.journal.recorded_calls[result["call_id"]] += 1
 
+    def refused_move(self, step: int) -> None:
+        """A Subaccount Admin may not move minutes (SPEC): 403, whatever races with it."""
+        source, target = self.random.sample(self.subs + self.removable, 2)
+        status, body = self.post("refused quote", "/v1/transfers/quotes", {
+            "from_subaccount_id": source, "to_subaccount_id": target,
+            "asset": "premium_minutes", "amount": "1"}, f"quote-{self.n}-{step}")
+        if status not in (403, 404):  # 404 once the source was removed
+            with self.journal.lock:
+                self.journal.errors.append(f"refused quote: {status} {body}")
+
     def remove(self, step: int) -> None:
         sid = self.removable[self.n % len(self.removable)]
         status, _ = self.post("removal", f"/v1/subaccounts/{sid}/removal",
@@ -138,13 +163,23 @@ class Client:
                 self.journal.removed[sid] += 1
 
     def run(self, barrier: threading.Barrier) -> None:
+        move = self.move if self.user in MOVERS else self.refused_move
         barrier.wait()
         for step in range(OPS_PER_THREAD):
-            if step == OPS_PER_THREAD // 2 and self.n < 4:
+            if step == OPS_PER_THREAD // 2 and self.user in REMOVERS:
                 self.remove(step)
                 continue
-            self.random.choice([self.purchase, self.purchase, self.move, self.move,
-                                self.usage])(step)
+            self.random.choice([self.purchase, self.purchase, move, move, self.usage])(step)
+
+
+def tokens_of_users(world: World, granted: list[str]) -> dict[str, str]:
+    """The run's users: A's owner and Agency Admin, and an Agency Member and a Subaccount
+    Admin granted exactly the sub-accounts of the run."""
+    return {"owner": world.a.owner_token,
+            "agency_admin": world.members["agency_admin"].token,
+            **{role: join(world.client, world.a.owner_token, role, access="specific",
+                          subaccount_ids=granted).token
+               for role in ("agency_member", "subaccount_admin")}}
 
 
 @pytest.fixture(scope="module")
@@ -172,12 +207,13 @@ def test_eight_concurrent_clients_never_break_the_ledger(world: World,
     for sid in subs + removable:
         if sid != world.subs["shared"]:
             world.add_card(sid)
+    tokens = tokens_of_users(world, subs + removable)
     rng = random.Random(99)
     calls = {f"call-{k}": (rng.choice(subs + removable), rng.randint(30, 900))
              for k in range(SHARED_CALLS)}
     journal = Journal()
     barrier = threading.Barrier(THREADS)
-    clients = [Client(n, fast_app_url, world, subs, removable, calls, journal)
+    clients = [Client(n, fast_app_url, world, tokens, subs, removable, calls, journal)
                for n in range(THREADS)]
     threads = [threading.Thread(target=client.run, args=(barrier,)) for client in clients]
     for thread in threads:
@@ -190,6 +226,10 @@ def test_eight_concurrent_clients_never_break_the_ledger(world: World,
     assert not journal.errors, journal.errors
     done = {op for (op, status) in journal.statuses if status in (200, 201)}
     assert done >= {"purchase", "quote", "confirm", "usage", "removal"}, journal.statuses
+    for user in USERS:  # every user really took part
+        assert journal.succeeded_by_user[(user, "purchase")], journal.succeeded_by_user
+    for user in MOVERS:
+        assert journal.succeeded_by_user[(user, "quote")], journal.succeeded_by_user
 
     # the ledger: Σ = 0 per asset, balance rows = entries, no wallet below zero
     assert_ledger_consistent()

@@ -1,7 +1,8 @@
 """Eight concurrent HTTP clients on a bad DynamoDB day (SPEC §5 Faults).
 
-The clients of ``test_concurrency`` (purchases with shared Idempotency-Keys, quotes confirmed
-by several clients at once, duplicated call ids, removals racing with all of it) while the
+The clients of ``test_concurrency``, four users of one agency (purchases with shared
+Idempotency-Keys, quotes confirmed by several users at once, duplicated call ids, removals
+racing with all of it, a Subaccount Admin's moves refused) while the
 local DynamoDB injects about 10 % throttling, 5 % transaction conflicts and 2 % lost answers.
 When the app's retries run out a client gets 503 with ``Retry-After``, never a 500. After the
 run, and the reconciliation job finishing what a failed request left half-done: the ledger
@@ -22,7 +23,13 @@ import pytest
 import requests
 
 from tests.security.support import World, built_world
-from tests.security.test_concurrency import SHARED_CALLS, THREADS, Client, Journal
+from tests.security.test_concurrency import (
+    SHARED_CALLS,
+    THREADS,
+    Client,
+    Journal,
+    tokens_of_users,
+)
 
 BAD_DAY = {"throttle": 0.10, "conflict": 0.05, "lost_response": 0.02}
 
@@ -33,13 +40,13 @@ class BadDayJournal(Journal):
 
     unavailable: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    def note(self, op: str, answer: requests.Response) -> dict[str, Any]:
+    def note(self, op: str, answer: requests.Response, user: str) -> dict[str, Any]:
         if answer.status_code == 503 and answer.headers.get("Retry-After"):
             with self.lock:
                 self.statuses[(op, 503)] += 1
                 self.unavailable[op] += 1
             return {}
-        return super().note(op, answer)
+        return super().note(op, answer, user)
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +77,13 @@ def test_eight_concurrent_clients_on_a_bad_dynamodb_day_never_break_the_ledger(
     for sid in subs + removable:
         if sid != world.subs["shared"]:
             world.add_card(sid)
+    tokens = tokens_of_users(world, subs + removable)
     rng = random.Random(99)
     calls = {f"call-{k}": (rng.choice(subs + removable), rng.randint(30, 900))
              for k in range(SHARED_CALLS)}
     journal = BadDayJournal()
     barrier = threading.Barrier(THREADS)
-    clients = [Client(n, fast_app_url, world, subs, removable, calls, journal)
+    clients = [Client(n, fast_app_url, world, tokens, subs, removable, calls, journal)
                for n in range(THREADS)]
     threads = [threading.Thread(target=client.run, args=(barrier,)) for client in clients]
 

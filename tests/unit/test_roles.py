@@ -26,7 +26,7 @@ ALL_ROLES = (OWNER, ADMIN, MEMBER, SUB_ADMIN, SUB_MEMBER)
 
 #: Agency-level rows of SPEC's matrix: the roles that may act.
 AGENCY_MATRIX: dict[Action, set[Role]] = {
-    Action.VIEW_AGENCY: set(ALL_ROLES),
+    Action.VIEW_AGENCY: {OWNER, ADMIN, MEMBER},  # SPEC: sub-account roles get 403
     Action.VIEW_OVERVIEW: {OWNER, ADMIN, MEMBER},
     Action.MANAGE_AGENCY: {OWNER, ADMIN},
     Action.TRANSFER_OWNERSHIP: {OWNER},

@@ -79,7 +79,8 @@ function navigation(active) {
   return h(
     "header",
     { class: "topbar" },
-    h("a", { class: "brand", href: "#/" }, context.agency?.name || "Account Manager"),
+    // Sub-account roles get 403 on /v1/agency: /v1/me carries the agency name for them.
+    h("a", { class: "brand", href: "#/" }, context.agency?.name || context.me?.agency?.name || "Account Manager"),
     h(
       "nav",
       { "aria-label": "Main" },

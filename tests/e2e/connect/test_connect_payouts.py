@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.ledger import PAID_OUT, PAYOUTS_IN_FLIGHT, Asset
 from chalicelib.store.ledger import read_balance
+from tests.billing_oracle import next_cycle_after
 from tests.e2e.connect.helpers import (
     add_profit,
     connect,
@@ -26,8 +26,8 @@ ANCHOR = "2026-01-31"
 
 def cycle_dates() -> tuple[str, str]:
     """The first two payout dates of an agency anchored on ANCHOR that onboards today."""
-    first = next_cycle_date(date.fromisoformat(ANCHOR), datetime.now(UTC).date())
-    second = next_cycle_date(date.fromisoformat(ANCHOR), first)
+    first = next_cycle_after(date.fromisoformat(ANCHOR), datetime.now(UTC).date())
+    second = next_cycle_after(date.fromisoformat(ANCHOR), first)
     return first.isoformat(), second.isoformat()
 
 

@@ -15,10 +15,10 @@ def set_slots_used(agency_id: str, used: int) -> None:
 
 
 class TestAgencySettings:
-    def test_every_role_reads_the_agency_with_cap_and_slots(self, app_client) -> None:
+    def test_agency_roles_read_the_agency_with_cap_and_slots(self, app_client) -> None:
         agency = create_agency(app_client, plan="agency_lite")
         set_slots_used(agency.agency_id, 3)
-        member = join(app_client, agency.owner_token, "subaccount_member")
+        member = join(app_client, agency.owner_token, "agency_member")
         answer = call(app_client, "GET", "/v1/agency", token=member.token)
         assert answer.status == 200
         assert answer.body["id"] == agency.agency_id

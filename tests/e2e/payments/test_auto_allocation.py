@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.ledger import Asset, card_payments, platform_revenue
 from chalicelib.store.ledger import read_balance
+from tests.billing_oracle import next_cycle_after
 from tests.e2e.payments.support import (
     add_card,
     new_subaccount,
@@ -21,7 +21,7 @@ ANCHOR = "2026-02-15"
 
 
 def next_run() -> date:
-    return next_cycle_date(date.fromisoformat(ANCHOR), datetime.now(UTC).date())
+    return next_cycle_after(date.fromisoformat(ANCHOR), datetime.now(UTC).date())
 
 
 def at(day: date, hour: int = 0) -> str:
@@ -97,7 +97,7 @@ class TestAllocationSweep:
         assert [i["amount"] for i in intents] == [5800]
         rule = call(app_client, "GET", f"/v1/subaccounts/{sid}/auto-allocation",
                     token=agency.owner_token).body
-        following = next_cycle_date(date.fromisoformat(ANCHOR), day)
+        following = next_cycle_after(date.fromisoformat(ANCHOR), day)
         assert rule["next_run_at"] == f"{following.isoformat()}T00:00:00Z"
         assert rule["last_period_done"] == day.isoformat()
         # Plan-included minutes are untouched (agency_pro has none).
@@ -159,7 +159,7 @@ class TestPlanRenewal:
         again = run_job(app_client, "plan-renewal", today.strftime("%Y-%m-%dT%H:%M:%SZ"))
         assert again["processed"] == 0
         assert seconds(agency, agency.primary_id) == 1000 * 60
-        following = next_cycle_date(date.fromisoformat("2026-01-31"), today.date())
+        following = next_cycle_after(date.fromisoformat("2026-01-31"), today.date())
         later = run_job(app_client, "plan-renewal", at(following))
         assert later["succeeded"] == 1
         assert seconds(agency, agency.primary_id) == 2000 * 60
@@ -172,7 +172,7 @@ class TestPlanRenewal:
         agency = create_agency(app_client, plan="partner_legacy", subscription_start="2026-01-31")
         today = datetime.now(UTC)
         assert run_job(app_client, "plan-renewal", at(today.date()))["succeeded"] == 1
-        following = next_cycle_date(anchor, today.date())
+        following = next_cycle_after(anchor, today.date())
 
         def change_plan(plan: str) -> None:
             answer = call(app_client, "PATCH", "/v1/agency", token=agency.owner_token,
