@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from chalicelib.store.base import (
     TableItem,
     UTCDateTimeText,
     due_items_of,
+    read_items,
     sortable_time,
     string_list,
 )
@@ -229,3 +230,23 @@ def subaccounts_with_resource_work_due(as_of: datetime) -> Iterator[Subaccount]:
     the sparse GSI2 partition (O(due), never a scan). Eventually consistent: re-read each."""
     upper = f"{sortable_time(as_of)}#\uffff"
     yield from due_items_of(SUSPENSIONS_JOB, Subaccount, upper_sk=upper)
+
+
+def subaccounts_by_id(agency_id: str, subaccount_ids: Sequence[str]
+                      ) -> dict[str, Subaccount]:
+    """Sub-accounts of the agency among ``subaccount_ids``, in any status, by id (one
+    consistent BatchGetItem; absent ones are left out)."""
+    found = read_items([(keys.agency_pk(agency_id), keys.subaccount_sk(sid))
+                        for sid in subaccount_ids])
+    return {item.subaccount_id: item for item in found.values() if isinstance(item, Subaccount)}
+
+
+def subaccount_with_payment_profile(agency_id: str, subaccount_id: str
+                                    ) -> tuple[Subaccount | None, dict[str, TableItem]]:
+    """A sub-account in any status (None when absent) and, from the same consistent
+    BatchGetItem, its payment profile, returned by sort key (left out when absent)."""
+    pk, sub_sk = keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id)
+    found = {sk: item for (_, sk), item in read_items(
+        [(pk, sub_sk), (pk, keys.payment_profile_sk(subaccount_id))]).items()}
+    sub = found.pop(sub_sk, None)
+    return (sub if isinstance(sub, Subaccount) else None), found
