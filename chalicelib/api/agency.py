@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 from pydantic import Field, StrictInt
 
 from chalicelib.api.http import RequestContext, route
 from chalicelib.api.models import StrictBody
-from chalicelib.api.render import render_agency, render_user
+from chalicelib.api.render import AgencyOut, AnswerModel, UserOut, render_agency, render_user
 from chalicelib.domain.money import render_minutes
+from chalicelib.services import identity
+from chalicelib.services.identity import AgencyView
 
 bp = Blueprint(__name__)
 
@@ -35,7 +37,21 @@ class OwnershipTransferBody(StrictBody):
     user_id: str = Field(min_length=1, max_length=64)
 
 
-def render_agency_view(view: Any) -> dict[str, Any]:
+class AgencySettingsOut(AgencyOut):
+    """The agency with its low-balance threshold (minutes, a decimal string, or null)."""
+
+    low_balance_threshold_minutes: str | None
+
+
+class OwnershipTransferOut(AnswerModel):
+    """The agency after the transfer, and both users as they now are."""
+
+    agency: AgencySettingsOut
+    previous_owner: UserOut
+    owner: UserOut
+
+
+def render_agency_view(view: AgencyView) -> dict[str, Any]:
     """The agency, its plan, cap and slots used, and its low-balance threshold."""
     threshold = view.agency.low_balance_threshold_seconds
     return {
@@ -45,29 +61,30 @@ def render_agency_view(view: Any) -> dict[str, Any]:
     }
 
 
-@route(bp, "/v1/agency", "GET", summary="The caller's agency: plan, cap, slots used")
+@route(bp, "/v1/agency", "GET", response=AgencySettingsOut, errors={404: ("not_found",)},
+       summary="The caller's agency: plan, cap, slots used")
 def get_agency(ctx: RequestContext) -> dict[str, Any]:
     """Any signed-in user of the agency."""
-    from chalicelib.services import identity
-
     return render_agency_view(identity.get_agency(ctx.user))
 
 
-@route(bp, "/v1/agency", "PATCH", body=UpdateAgencyBody, summary="Agency settings (owner/admin)")
+@route(bp, "/v1/agency", "PATCH", body=UpdateAgencyBody, response=AgencySettingsOut,
+       errors={403: ("forbidden",), 404: ("not_found",),
+               409: ("plan_limit_reached", "concurrent_update")},
+       summary="Agency settings (owner/admin)")
 def update_agency(ctx: RequestContext) -> dict[str, Any]:
     """Name, plan (cap below slots used → 409 ``plan_limit_reached``), timezone, threshold."""
-    from chalicelib.services import identity
-
     return render_agency_view(identity.update_agency(ctx.user,
                                                      ctx.body.model_dump(exclude_unset=True)))
 
 
 @route(bp, "/v1/agency/ownership-transfer", "POST", body=OwnershipTransferBody,
+       response=OwnershipTransferOut,
+       errors={403: ("forbidden",), 404: ("user_not_found",),
+               409: ("concurrent_update",), 422: ("ineligible_user",)},
        summary="Transfer ownership (owner only); the old owner becomes Agency Admin")
 def transfer_ownership(ctx: RequestContext) -> dict[str, Any]:
     """To an active Agency Admin or Agency Member of the same agency."""
-    from chalicelib.services import identity
-
     done = identity.transfer_ownership(ctx.user, ctx.body.user_id)
     return {
         "agency": render_agency_view(done.agency),
@@ -76,9 +93,9 @@ def transfer_ownership(ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-@route(bp, "/v1/agency", "DELETE", summary="Close the agency (owner only)")
+@route(bp, "/v1/agency", "DELETE", errors={403: ("forbidden",), 404: ("not_found",),
+                                         409: ("concurrent_update",)},
+       summary="Close the agency (owner only)")
 def close_agency(ctx: RequestContext) -> None:
     """204; every login and token of the agency is refused afterwards."""
-    from chalicelib.services import identity
-
     identity.close_agency(ctx.user)

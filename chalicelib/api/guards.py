@@ -11,19 +11,13 @@ from typing import Any
 from chalicelib.api.http import RequestContext
 from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.domain.roles import AGENCY_ROLES, Action
-from chalicelib.store.accounts import Subaccount
-from chalicelib.store.base import TableItem
+from chalicelib.services import access
 
 
-def purchase_guard(ctx: RequestContext, subaccount_id: str
-                   ) -> tuple[Subaccount, dict[str, TableItem]]:
+def purchase_guard(ctx: RequestContext, subaccount_id: str) -> access.SubaccountWithProfile:
     """The sub-account (payments allowed, not suspended for its users) and its payment
     profile, read together in one round trip."""
-    from chalicelib.services.access import load_subaccount_with
-    from chalicelib.store.keys import payment_profile_sk
-
-    return load_subaccount_with(ctx.user, subaccount_id, Action.PAYMENTS,
-                                [payment_profile_sk(subaccount_id)])
+    return access.load_subaccount_for_payment(ctx.user, subaccount_id, Action.PAYMENTS)
 
 
 def removal_guard(ctx: RequestContext, subaccount_id: str) -> None:
@@ -31,10 +25,8 @@ def removal_guard(ctx: RequestContext, subaccount_id: str) -> None:
     yet its remover's retry must still replay: a manager passes on a 404 (managers see every
     sub-account of the agency, so that 404 can only mean "already removed" or "never was",
     and without a stored answer of its own the handler answers the 404 itself)."""
-    from chalicelib.services.access import load_subaccount
-
     try:
-        load_subaccount(ctx.user, subaccount_id, Action.MANAGE_SUBACCOUNT)
+        access.load_subaccount(ctx.user, subaccount_id, Action.MANAGE_SUBACCOUNT)
     except NotFound:
         if not ctx.user.is_manager:
             raise
@@ -42,10 +34,8 @@ def removal_guard(ctx: RequestContext, subaccount_id: str) -> None:
 
 def quote_guard(ctx: RequestContext) -> None:
     """Both ends of the move within the caller's reach, moves allowed."""
-    from chalicelib.services.access import load_subaccount
-
-    load_subaccount(ctx.user, ctx.body.from_subaccount_id, Action.MOVE_MINUTES)
-    load_subaccount(ctx.user, ctx.body.to_subaccount_id, Action.MOVE_MINUTES)
+    access.load_subaccount(ctx.user, ctx.body.from_subaccount_id, Action.MOVE_MINUTES)
+    access.load_subaccount(ctx.user, ctx.body.to_subaccount_id, Action.MOVE_MINUTES)
 
 
 def confirm_guard(ctx: RequestContext) -> Any:

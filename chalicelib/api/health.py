@@ -2,27 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.api.http import RequestContext, route
+from chalicelib.api.openapi import build_document
+from chalicelib.api.render import AnswerModel
+from chalicelib.services.health import check_table
 
 bp = Blueprint(__name__)
 
 
-@route(bp, "/v1/health", "GET", auth="none", summary="Health: the table is reachable")
-def health(ctx: RequestContext) -> dict[str, Any]:
-    """200 when DynamoDB answers."""
-    from chalicelib.services.health import check_table
+class HealthOut(AnswerModel):
+    """The table answered."""
 
+    status: Literal["ok"]
+
+
+class OpenApiDocumentOut(AnswerModel):
+    """An OpenAPI 3.1 document."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+@route(bp, "/v1/health", "GET", auth="none", response=HealthOut,
+       summary="Health: the table is reachable")
+def health(ctx: RequestContext) -> dict[str, Any]:
+    """200 when DynamoDB answers (503 ``temporarily_unavailable`` when it does not)."""
     check_table()
     return {"status": "ok"}
 
 
-@route(bp, "/v1/openapi.json", "GET", auth="none", summary="This API, described")
+@route(bp, "/v1/openapi.json", "GET", auth="none", response=OpenApiDocumentOut,
+       summary="This API, described")
 def openapi(ctx: RequestContext) -> dict[str, Any]:
     """The OpenAPI 3.1 document generated from the route table and body models."""
-    from chalicelib.api.openapi import build_document
-
     return build_document()

@@ -30,6 +30,7 @@ from chalice.app import Request
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api.errors import current_request_id, error_body, headers_for, status_for
+from chalicelib.api.idempotency import run_idempotent
 from chalicelib.domain.errors import (
     DomainError,
     MalformedRequest,
@@ -39,6 +40,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.roles import Principal
 from chalicelib.observability import count, flush_metrics, logger
 from chalicelib.services.ports import ports
+from chalicelib.services.sessions import principal_from_token
 from chalicelib.store.pagination import bound_to
 
 ACCEPTED_CONTENT_TYPES = [
@@ -182,8 +184,6 @@ def _authenticate(request: Request, auth: str) -> Principal | None:
         if not hmac.compare_digest(token.encode(), ports().settings.platform_api_key.encode()):
             raise Unauthenticated("invalid platform key")
         return None
-    from chalicelib.services.sessions import principal_from_token
-
     return principal_from_token(token)
 
 
@@ -375,8 +375,6 @@ def route(
                 if guard is not None:
                     ctx.authorized = guard(ctx, **uri_params)
                 if idempotent and key:
-                    from chalicelib.services.idempotency import run_idempotent
-
                     return run_idempotent(
                         scope=idempotency_scope(principal),
                         # The concrete resource, not the template: one key sent for two

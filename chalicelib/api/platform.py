@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 from pydantic import Field
 
 from chalicelib.api.http import RequestContext, route
 from chalicelib.api.models import CreateAgencyBody, DecimalInput, StrictBody
-from chalicelib.api.render import render_agency, render_subaccount, render_user
+from chalicelib.api.render import (
+    AgencyOut,
+    AnswerModel,
+    UserOut,
+    iso_micro,
+    render_agency,
+    render_subaccount,
+    render_user,
+)
 from chalicelib.domain.errors import NotFound, ValidationFailed
+from chalicelib.services import agencies, email
 from chalicelib.services.ports import ports
 
 bp = Blueprint(__name__)
 
 
+class CreatedAgencyOut(AnswerModel):
+    """The new agency, its primary sub-account and its owner."""
+
+    agency: AgencyOut
+    #: The sub-account shape of ``GET /v1/subaccounts/{id}`` (``render_subaccount``).
+    primary_subaccount: dict[str, Any]
+    owner: UserOut
+
+
 @route(bp, "/v1/platform/agencies", "POST", auth="platform", status=201,
-       body=CreateAgencyBody, summary="Create an agency with its primary sub-account and owner")
+       body=CreateAgencyBody, response=CreatedAgencyOut,
+       errors={409: ("email_taken", "concurrent_update")},
+       summary="Create an agency with its primary sub-account and owner")
 def create_agency(ctx: RequestContext) -> dict[str, Any]:
     """Platform: a new agency."""
-    from chalicelib.services.agencies import create_agency as create
-
     body: CreateAgencyBody = ctx.body
-    created = create(name=body.name, owner_email=body.owner_email,
+    created = agencies.create_agency(name=body.name, owner_email=body.owner_email,
                      owner_password=body.owner_password, plan=body.plan,
                      subscription_start=body.subscription_start, timezone=body.timezone)
     return {
@@ -52,18 +70,50 @@ def run_job(ctx: RequestContext, name: str) -> dict[str, Any]:
     return run(name, as_of.astimezone(UTC))
 
 
-@route(bp, "/v1/platform/outbox", "GET", auth="platform", query=("to",),
-       summary="Local stack only: emails sent")
+class OutboxRecord(Protocol):
+    """What the outbox route reads of a message."""
+
+    @property
+    def to(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def sent_at(self) -> datetime: ...
+
+
+class OutboxMessageOut(AnswerModel):
+    """An email the local stack "sent"."""
+
+    to: str
+    subject: str
+    body: str
+    sent_at: str
+
+
+class OutboxOut(AnswerModel):
+    """The local outbox, newest first."""
+
+    messages: list[OutboxMessageOut]
+
+
+def render_outbox_message(message: OutboxRecord) -> dict[str, Any]:
+    """An outbox message (``OutboxMessageOut``)."""
+    return {"to": message.to, "subject": message.subject, "body": message.body,
+            "sent_at": iso_micro(message.sent_at)}
+
+
+@route(bp, "/v1/platform/outbox", "GET", auth="platform", query=("to",), response=OutboxOut,
+       errors={404: ("not_found",)}, summary="Local stack only: emails sent")
 def outbox(ctx: RequestContext) -> dict[str, Any]:
     """The local outbox, newest first (404 unless ``OUTBOX_ENABLED``)."""
-    from chalicelib.services.email import list_outbox
-
     if not ports().settings.outbox_enabled:
         raise NotFound("the outbox exists only in the local stack")
     to = ctx.query.get("to")
     if to is not None and len(to) > 320:
         raise ValidationFailed("to is too long", details={"field": "to"})
-    return {"messages": list_outbox(to)}
+    return {"messages": [render_outbox_message(m) for m in email.list_outbox(to)]}
 
 
 class UsageBody(StrictBody):

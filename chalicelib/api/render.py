@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.billing import next_cycle_date
 from chalicelib.domain.money import render_usd
 from chalicelib.domain.plans import PLANS
 from chalicelib.domain.roles import AGENCY_ROLES, Principal
 from chalicelib.services.ports import now
-from chalicelib.store.accounts import Agency, User
 
 if TYPE_CHECKING:
     from chalicelib.services.subaccounts import Subaccount
@@ -38,13 +39,63 @@ def iso(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
+def iso_micro(moment: datetime) -> str:
+    """An aware datetime in UTC to the microsecond: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def today_utc() -> date:
     """Today's date in UTC (the clock of the composition root)."""
     return now().date()
 
 
-def render_agency(agency: Agency, slots_used: int | None = None) -> dict[str, Any]:
+class AnswerModel(BaseModel):
+    """Base of the response models: the document lists exactly the fields an answer has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgencyRecord(Protocol):
+    """What ``render_agency`` reads of an agency."""
+
+    @property
+    def agency_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def plan(self) -> str: ...
+    @property
+    def subscription_start(self) -> str: ...
+    @property
+    def owner_user_id(self) -> str: ...
+    @property
+    def primary_subaccount_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class AgencyOut(AnswerModel):
     """An agency with its plan, cap and slots."""
+
+    id: str
+    name: str
+    plan: str
+    subaccount_cap: int | None
+    slots_used: int | None
+    subscription_start: str
+    owner_user_id: str
+    primary_subaccount_id: str
+    status: Literal["active", "closed"]
+    timezone: str
+    created_at: str | None
+
+
+def render_agency(agency: AgencyRecord, slots_used: int | None = None) -> dict[str, Any]:
+    """An agency with its plan, cap and slots (``AgencyOut``)."""
     plan = PLANS.get(agency.plan)
     return {
         "id": agency.agency_id,
@@ -84,8 +135,45 @@ def render_subaccount(sub: Subaccount) -> dict[str, Any]:
     }
 
 
-def render_user(user: User) -> dict[str, Any]:
+class UserRecord(Protocol):
+    """What ``render_user`` reads of a user."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def agency_id(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def access_all(self) -> bool: ...
+    @property
+    def subaccount_ids(self) -> list[str]: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class UserOut(AnswerModel):
     """A user as the users tab shows it (never the password hash)."""
+
+    id: str
+    agency_id: str
+    email: str
+    name: str
+    role: str
+    subaccount_access: Literal["all", "specific"]
+    subaccount_ids: list[str]
+    status: Literal["active", "removed"]
+    created_at: str | None
+
+
+def render_user(user: UserRecord) -> dict[str, Any]:
+    """A user as the users tab shows it (``UserOut``; never the password hash)."""
     return {
         "id": user.user_id,
         "agency_id": user.agency_id,

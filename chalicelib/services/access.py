@@ -8,7 +8,6 @@ role matrix, and refuses writes by sub-account users while the sub-account is su
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import NotFound, SubaccountSuspended
@@ -17,11 +16,16 @@ from chalicelib.domain.roles import (
     Principal,
     SubaccountRef,
     authorize,
+    can_see,
     refuses_while_suspended,
 )
-from chalicelib.store import keys
+from chalicelib.store import accounts, agencies
 from chalicelib.store.accounts import Agency, Subaccount
-from chalicelib.store.base import TableItem, read_items
+from chalicelib.store.base import TableItem
+
+#: What ``load_subaccount_for_payment`` answers: the sub-account, and its payment profile
+#: by sort key (absent when it has none yet).
+SubaccountWithProfile = tuple[Subaccount, dict[str, TableItem]]
 
 
 def ref_of(sub: Subaccount) -> SubaccountRef:
@@ -34,17 +38,17 @@ def ref_of(sub: Subaccount) -> SubaccountRef:
     )
 
 
+def _not_found() -> NotFound:
+    return NotFound("subaccount not found")
+
+
 def get_subaccount(agency_id: str, subaccount_id: str) -> Subaccount:
     """A live (not removed) sub-account of the agency, or NotFound."""
     if not subaccount_id or len(subaccount_id) > 64:
-        raise NotFound("subaccount not found")
-    try:
-        sub = Subaccount.get(keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id),
-                             consistent_read=True)
-    except Subaccount.DoesNotExist:
-        raise NotFound("subaccount not found") from None
-    if sub.status == "removed":
-        raise NotFound("subaccount not found")
+        raise _not_found()
+    sub = accounts.find_subaccount(agency_id, subaccount_id)
+    if sub is None or sub.status == "removed":
+        raise _not_found()
     return sub
 
 
@@ -64,20 +68,16 @@ def load_subaccount(principal: Principal, subaccount_id: str, action: Action) ->
     return sub
 
 
-def load_subaccount_with(principal: Principal, subaccount_id: str, action: Action,
-                         also: Sequence[str]) -> tuple[Subaccount, dict[str, TableItem]]:
-    """``load_subaccount`` plus other items of the agency partition (their sort keys) in the
-    same BatchGetItem: one round trip where a route needs the sub-account and, say, its
-    payment profile. The extra items are returned by sort key (absent ones left out) and
+def load_subaccount_for_payment(principal: Principal, subaccount_id: str,
+                                action: Action) -> SubaccountWithProfile:
+    """``load_subaccount`` plus the sub-account's payment profile from the same
+    BatchGetItem: one round trip for a purchase. The profile is returned (by its sort key)
     only after the access checks passed."""
     if not subaccount_id or len(subaccount_id) > 64:
-        raise NotFound("subaccount not found")
-    pk, sub_sk = keys.agency_pk(principal.agency_id), keys.subaccount_sk(subaccount_id)
-    found = {sk: item for (_, sk), item in read_items(
-        [(pk, sub_sk), *((pk, sk) for sk in also)]).items()}
-    sub = found.pop(sub_sk, None)
-    if not isinstance(sub, Subaccount) or sub.status == "removed":
-        raise NotFound("subaccount not found")
+        raise _not_found()
+    sub, found = accounts.subaccount_with_payment_profile(principal.agency_id, subaccount_id)
+    if sub is None or sub.status == "removed":
+        raise _not_found()
     _authorize_on(principal, sub, action)
     return sub, found
 
@@ -90,22 +90,16 @@ def _authorize_on(principal: Principal, sub: Subaccount, action: Action) -> None
 
 def get_agency(agency_id: str) -> Agency:
     """The caller's agency (active or not)."""
-    try:
-        return Agency.get(keys.agency_pk(agency_id), keys.AGENCY_SK, consistent_read=True)
-    except Agency.DoesNotExist:
-        raise NotFound("agency not found") from None
+    agency = agencies.get(agency_id)
+    if agency is None:
+        raise NotFound("agency not found")
+    return agency
 
 
 def visible_subaccounts(principal: Principal) -> list[Subaccount]:
     """Every live sub-account the principal can see: one Query on the agency partition."""
-    from chalicelib.domain.roles import can_see
-
-    subs = Subaccount.query(
-        keys.agency_pk(principal.agency_id),
-        Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX),
-        consistent_read=True,
-    )
-    return [s for s in subs if s.status != "removed" and can_see(principal, ref_of(s))]
+    return [s for s in accounts.subaccounts_of(principal.agency_id)
+            if s.status != "removed" and can_see(principal, ref_of(s))]
 
 
 @dataclass(frozen=True)

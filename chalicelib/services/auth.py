@@ -15,21 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 from chalicelib.domain.errors import TooManyRequests, Unauthenticated
-from chalicelib.services import identity
-from chalicelib.services.passwords import DUMMY_HASH, verify_password
+from chalicelib.services.passwords import verify_nobodys_password, verify_password
+from chalicelib.services.ports import now
 from chalicelib.services.sessions import issue_token
-from chalicelib.store import keys
-from chalicelib.store.accounts import Agency, EmailClaim, User
-from chalicelib.store.base import TableItem, read_items
-from chalicelib.store.identity import (
-    LOGIN_THROTTLE_SK,
-    LoginThrottle,
-    clear_login_failures,
-    ip_throttle_key,
-    release_ip_login_attempt,
-    reserve_ip_login_attempt,
-    reserve_login_attempt,
-)
+from chalicelib.store import agencies, login_throttle, users
+from chalicelib.store.accounts import EmailClaim, User
+from chalicelib.store.identity import LoginThrottle
 
 INVALID_LOGIN = "email or password is incorrect"
 MAX_FAILURES = 5
@@ -40,39 +31,10 @@ WINDOW = timedelta(minutes=15)
 THROTTLED = "too many failed sign-in attempts; try again later"
 
 
-def find_user_by_email(email: str) -> User | None:
-    """The user holding ``email``, or None (2 GetItems)."""
-    try:
-        claim = EmailClaim.get(keys.email_pk(email), "EMAIL", consistent_read=True)
-    except EmailClaim.DoesNotExist:
-        return None
-    return _user_of_claim(claim)
-
-
 def _user_of_claim(claim: EmailClaim | None) -> User | None:
     if claim is None or claim.owner_type != "user":
         return None
-    try:
-        return User.get(keys.agency_pk(claim.agency_id), keys.user_sk(claim.owner_id),
-                        consistent_read=True)
-    except User.DoesNotExist:
-        return None
-
-
-def _claim_and_throttles(email: str, source_ip: str | None
-                         ) -> tuple[EmailClaim | None, LoginThrottle | None,
-                                    LoginThrottle | None]:
-    """The email claim and the failed-login counters (email, source IP) in one
-    BatchGetItem."""
-    claim_key = (keys.email_pk(email), "EMAIL")
-    throttle_key = (keys.throttle_pk(email), LOGIN_THROTTLE_SK)
-    ip_key = ip_throttle_key(source_ip) if source_ip else None
-    found = read_items([claim_key, throttle_key, *([ip_key] if ip_key else [])])
-    claim, throttle = found.get(claim_key), found.get(throttle_key)
-    ip_throttle = found.get(ip_key) if ip_key else None
-    return (claim if isinstance(claim, EmailClaim) else None,
-            throttle if isinstance(throttle, LoginThrottle) else None,
-            ip_throttle if isinstance(ip_throttle, LoginThrottle) else None)
+    return users.get(claim.agency_id, claim.owner_id)
 
 
 def _throttled(throttle: LoginThrottle | None, now_epoch: int, window: int) -> TooManyRequests:
@@ -89,31 +51,33 @@ def login(email: str, password: str, source_ip: str | None = None
     in API Gateway) only the per-email limit applies.
     """
     email = email.strip().lower()
-    now_epoch = int(identity.now().timestamp())
+    now_epoch = int(now().timestamp())
     window = int(WINDOW.total_seconds())
-    claim, throttle, ip_throttle = _claim_and_throttles(email, source_ip)
+    state = login_throttle.sign_in_state(email, source_ip)  # one BatchGetItem
     # The address first: a throttled address spends none of the email's attempts.
-    if source_ip and not reserve_ip_login_attempt(source_ip, now_epoch, window,
-                                                  MAX_IP_FAILURES, ip_throttle):
-        raise _throttled(ip_throttle, now_epoch, window)
-    if not reserve_login_attempt(email, now_epoch, window, MAX_FAILURES, throttle):
-        raise _throttled(throttle, now_epoch, window)
-    user = _user_of_claim(claim)
+    if source_ip and not login_throttle.reserve_ip_login_attempt(
+            source_ip, now_epoch, window, MAX_IP_FAILURES, state.ip_throttle):
+        raise _throttled(state.ip_throttle, now_epoch, window)
+    if not login_throttle.reserve_login_attempt(email, now_epoch, window, MAX_FAILURES,
+                                                state.email_throttle):
+        raise _throttled(state.email_throttle, now_epoch, window)
+    user = _user_of_claim(state.claim)
     signed_in = _may_sign_in(user, password)  # always runs: same work for unknown emails
     if user is None or not signed_in:
         raise Unauthenticated(INVALID_LOGIN, code="invalid_credentials")
-    clear_login_failures(email)  # the attempt was counted in advance: a success undoes it
+    # The attempt was counted in advance: a success undoes it.
+    login_throttle.clear_login_failures(email)
     if source_ip:
-        release_ip_login_attempt(source_ip, now_epoch, window)
+        login_throttle.release_ip_login_attempt(source_ip, now_epoch, window)
     return user, issue_token(user)
 
 
 def _may_sign_in(user: User | None, password: str) -> bool:
     """Right password, active user, active agency; argon2 work done even for no user."""
     if user is None:
-        verify_password(DUMMY_HASH, password)  # equal work for unknown emails
+        verify_nobodys_password(password)  # equal work for unknown emails
         return False
     if not verify_password(user.password_hash, password) or user.status != "active":
         return False
-    agency = TableItem.get(keys.agency_pk(user.agency_id), keys.AGENCY_SK, consistent_read=True)
-    return isinstance(agency, Agency) and agency.status == "active"
+    agency = agencies.get(user.agency_id)
+    return agency is not None and agency.status == "active"

@@ -36,22 +36,14 @@ from chalicelib.services.agencies import claim_email_op, new_id
 from chalicelib.services.audit import audit_op
 from chalicelib.services.email import send_email
 from chalicelib.services.passwords import check_password_rules, hash_password
-from chalicelib.services.ports import ports
+from chalicelib.services.plan_renewal import resume_op, schedule_op
+from chalicelib.services.ports import now, ports
 from chalicelib.services.sessions import issue_token
-from chalicelib.store import keys
-from chalicelib.store.accounts import Agency, EmailClaim, SlotCounter, Subaccount, User
-from chalicelib.store.base import read_items, utcnow
-from chalicelib.store.identity import (
-    Invitation,
-    InvitationToken,
-    get_invitation,
-    get_invitation_token,
-    invitation_epoch,
-    pending_invitations,
-    pending_invitations_sent_by,
-)
-from chalicelib.store.pagination import decode_cursor, encode_cursor
-from chalicelib.store.transact import Op, check, commit, delete, save, update
+from chalicelib.store import accounts, agencies, email_claims, invitations, users
+from chalicelib.store.accounts import Agency, User
+from chalicelib.store.identity import Invitation
+from chalicelib.store.payments import get_plan_renewal
+from chalicelib.store.transact import Op, commit
 
 INVITATION_VALIDITY = timedelta(days=7)
 MAX_SUBACCOUNT_IDS = 100
@@ -60,11 +52,6 @@ MAX_TOKEN_LENGTH = 200
 #: ``owner_type`` values of an email claim that an invitation may hold.
 INVITATION_CLAIM = "invitation"
 SUBACCOUNT_LOGIN_CLAIM = "subaccount_login"
-
-
-def now() -> datetime:
-    """The clock of identity rules (invitation expiry, login throttle); tests move it."""
-    return utcnow()
 
 
 def hash_token(token: str) -> str:
@@ -100,12 +87,11 @@ def _check_subaccount_ids(agency_id: str, subaccount_ids: list[str]) -> None:
     if malformed:
         raise ValidationFailed("unknown sub-account ids",
                                details={"field": "subaccount_ids", "unknown": malformed})
-    found = read_items([(keys.agency_pk(agency_id), keys.subaccount_sk(sid))
-                        for sid in subaccount_ids])
+    found = accounts.subaccounts_by_id(agency_id, subaccount_ids)
     unknown = []
     for sid in subaccount_ids:
-        sub = found.get((keys.agency_pk(agency_id), keys.subaccount_sk(sid)))
-        if not isinstance(sub, Subaccount) or sub.status == "removed" or sub.is_primary:
+        sub = found.get(sid)
+        if sub is None or sub.status == "removed" or sub.is_primary:
             unknown.append(sid)
     if unknown:
         raise ValidationFailed("unknown sub-account ids (the primary cannot be granted)",
@@ -177,30 +163,19 @@ def create_invitation_ops(agency_id: str, inviter_user_id: str, email: str, role
     token_hash = hash_token(token)
     invitation_id = new_id("inv")
     valid_until = moment + INVITATION_VALIDITY
-    invitation = Invitation(
-        *Invitation.key(agency_id, invitation_id),
+    invitation = invitations.new(
         agency_id=agency_id, invitation_id=invitation_id, email=email, role=parsed_role.value,
         access_all=access_all, subaccount_ids=[] if access_all else list(subaccount_ids),
-        status="pending", token_hash=token_hash, valid_until=valid_until,
-        invited_by=inviter_user_id, claim_owner_type=claim_owner_type, created_at=moment,
+        token_hash=token_hash, valid_until=valid_until, invited_by=inviter_user_id,
+        claim_owner_type=claim_owner_type, created_at=moment,
     )
-    token_item = _token_item(invitation, token_hash)
     ops = [
         claim_email_op(email, agency_id, claim_owner_type, invitation_id),
-        save(invitation, condition=Invitation.PK.does_not_exist()),
-        save(token_item, condition=InvitationToken.PK.does_not_exist()),
+        *invitations.insert(invitation),
         audit_op(agency_id, inviter_user_id, "invitation.created", target=invitation_id,
                  after=_invitation_summary(invitation), at=moment),
     ]
     return ops, invitation, token
-
-
-def _token_item(invitation: Invitation, token_hash: str) -> InvitationToken:
-    return InvitationToken(
-        *InvitationToken.key(token_hash),
-        agency_id=invitation.agency_id, invitation_id=invitation.invitation_id,
-        valid_until=invitation.valid_until, expires_at=invitation_epoch(invitation.valid_until),
-    )
 
 
 def _invitation_summary(invitation: Invitation) -> dict[str, Any]:
@@ -247,11 +222,11 @@ def list_invitations(principal: Principal, *, limit: int, cursor: str | None
                      ) -> tuple[list[Invitation], str | None]:
     """The pending tab (expired ones included, so they can be resent)."""
     authorize_agency(principal, Action.MANAGE_USERS)
-    return pending_invitations(principal.agency_id, limit=limit, cursor=cursor)
+    return invitations.pending_page(principal.agency_id, limit=limit, cursor=cursor)
 
 
 def _pending_invitation(principal: Principal, invitation_id: str) -> Invitation:
-    invitation = get_invitation(principal.agency_id, invitation_id)
+    invitation = invitations.get(principal.agency_id, invitation_id)
     if invitation is None:
         raise invitation_not_found()
     if invitation.status != "pending":
@@ -264,32 +239,22 @@ def resend_invitation(principal: Principal, invitation_id: str) -> Invitation:
     """New token, new 7 days, the old token dead; the email goes out again."""
     authorize_agency(principal, Action.MANAGE_USERS)
     invitation = _pending_invitation(principal, invitation_id)
-    old_hash = invitation.token_hash
     moment = now()
     token = secrets.token_urlsafe(32)
     new_hash = hash_token(token)
     valid_until = moment + INVITATION_VALIDITY
     commit([
-        update(invitation, [Invitation.token_hash.set(new_hash),
-                            Invitation.valid_until.set(valid_until),
-                            Invitation.resent_at.set(moment)],
-               condition=(Invitation.status == "pending") & (Invitation.token_hash == old_hash),
-               error=_concurrent()),
-        # No condition: the old token item may already have been swept by the TTL.
-        delete(InvitationToken(*InvitationToken.key(old_hash))),
-        save(InvitationToken(*InvitationToken.key(new_hash), agency_id=invitation.agency_id,
-                             invitation_id=invitation.invitation_id, valid_until=valid_until,
-                             expires_at=invitation_epoch(valid_until)),
-             condition=InvitationToken.PK.does_not_exist(), error=_concurrent()),
+        *invitations.renew_token(invitation, token_hash=new_hash, valid_until=valid_until,
+                                 at=moment, error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "invitation.resent",
                  target=invitation.invitation_id,
                  before={"expires_at": invitation.valid_until.isoformat()},
                  after={"expires_at": valid_until.isoformat()}, at=moment),
     ])
-    invitation.token_hash, invitation.valid_until, invitation.resent_at = (
-        new_hash, valid_until, moment)
-    send_invitation_email(invitation, token)
-    return invitation
+    renewed = invitations.with_token(invitation, token_hash=new_hash, valid_until=valid_until,
+                                     at=moment)
+    send_invitation_email(renewed, token)
+    return renewed
 
 
 def revoke_invitation(principal: Principal, invitation_id: str) -> None:
@@ -313,49 +278,35 @@ def accept_invitation(token: str, password: str) -> tuple[User, dict[str, Any]]:
         raise invitation_not_found()
     check_password_rules(password)
     token_hash = hash_token(token)
-    token_item = get_invitation_token(token_hash)
+    token_item = invitations.token(token_hash)
     if token_item is None:
         raise invitation_not_found()
-    agency_key = (keys.agency_pk(token_item.agency_id), keys.AGENCY_SK)
-    invitation_key = Invitation.key(token_item.agency_id, token_item.invitation_id)
-    found = read_items([agency_key, invitation_key])
-    invitation, agency = found.get(invitation_key), found.get(agency_key)
-    if (not isinstance(invitation, Invitation) or invitation.status != "pending"
-            or invitation.token_hash != token_hash):
+    invitation, agency = invitations.with_agency(token_item.agency_id, token_item.invitation_id)
+    if invitation is None or invitation.status != "pending" or invitation.token_hash != token_hash:
         raise invitation_not_found()
     moment = now()
     if moment >= invitation.valid_until:
         raise Gone("this invitation has expired; ask for a new one", code="invitation_expired")
     closed = Gone("this agency is closed", code="agency_closed")
-    if not isinstance(agency, Agency) or agency.status != "active":
+    if agency is None or agency.status != "active":
         raise closed
-    user_id = new_id("usr")
-    user = User(
-        keys.agency_pk(invitation.agency_id), keys.user_sk(user_id),
-        agency_id=invitation.agency_id, user_id=user_id, email=invitation.email,
+    user = users.new(
+        agency_id=invitation.agency_id, user_id=new_id("usr"), email=invitation.email,
         role=invitation.role, access_all=bool(invitation.access_all),
         subaccount_ids=list(invitation.subaccount_ids or []),
-        password_hash=hash_password(password), status="active", token_generation=0,
-        created_at=moment,
+        password_hash=hash_password(password), created_at=moment,
     )
     commit([
-        save(user, condition=User.PK.does_not_exist()),
-        update(EmailClaim(keys.email_pk(invitation.email), "EMAIL"),
-               [EmailClaim.owner_type.set("user"), EmailClaim.owner_id.set(user_id)],
-               condition=(EmailClaim.owner_type == invitation.claim_owner_type)
-               & (EmailClaim.owner_id == invitation.invitation_id),
-               error=invitation_not_found()),
-        update(invitation, [Invitation.status.set("accepted"), Invitation.accepted_at.set(moment),
-                            Invitation.accepted_user_id.set(user_id)],
-               condition=(Invitation.status == "pending")
-               & (Invitation.token_hash == token_hash),
-               error=invitation_not_found()),
-        delete(token_item, condition=InvitationToken.PK.exists(), error=invitation_not_found()),
-        check(agency, Agency.status == "active", closed),
+        users.insert(user),
+        email_claims.hand_to_user(invitation.email, owner_type=invitation.claim_owner_type,
+                                  owner_id=invitation.invitation_id, user_id=user.user_id,
+                                  error=invitation_not_found()),
+        *invitations.accept(invitation, user_id=user.user_id, at=moment,
+                            error=invitation_not_found()),
+        agencies.check_active(invitation.agency_id, closed),
         # A removed inviter's invitations are revoked; this holds even if that was cut short.
-        check(User(keys.agency_pk(invitation.agency_id), keys.user_sk(invitation.invited_by)),
-              User.status == "active", invitation_not_found()),
-        audit_op(invitation.agency_id, user_id, "invitation.accepted",
+        users.check_active(invitation.agency_id, invitation.invited_by, invitation_not_found()),
+        audit_op(invitation.agency_id, user.user_id, "invitation.accepted",
                  target=invitation.invitation_id, after=_invitation_summary(invitation),
                  at=moment),
     ])
@@ -369,11 +320,8 @@ def _get_user(agency_id: str, user_id: str) -> User:
     """An active user of the agency, else 404 (removed users and other tenants alike)."""
     if not user_id or len(user_id) > 64:
         raise _user_not_found()
-    try:
-        user = User.get(keys.agency_pk(agency_id), keys.user_sk(user_id), consistent_read=True)
-    except User.DoesNotExist:
-        raise _user_not_found() from None
-    if user.status != "active":
+    user = users.get(agency_id, user_id)
+    if user is None or user.status != "active":
         raise _user_not_found()
     return user
 
@@ -382,19 +330,7 @@ def list_users(principal: Principal, *, limit: int, cursor: str | None
                ) -> tuple[list[User], str | None]:
     """Active users of the caller's agency, one page (one Query on the agency partition)."""
     authorize_agency(principal, Action.MANAGE_USERS)
-    pk = keys.agency_pk(principal.agency_id)
-    query = User.query(
-        pk,
-        User.SK.startswith(keys.USER_PREFIX),
-        filter_condition=User.status == "active",
-        consistent_read=True,
-        limit=limit,
-        page_size=max(limit, 100),
-        last_evaluated_key=decode_cursor(cursor, pk),
-    )
-    users = list(query)
-    next_cursor = encode_cursor(query.last_evaluated_key) if len(users) >= limit else None
-    return users, next_cursor
+    return users.active_page(principal.agency_id, limit=limit, cursor=cursor)
 
 
 def _access_view(role: str, access_all: bool, ids: list[str]) -> dict[str, Any]:
@@ -427,15 +363,13 @@ def change_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
         return target
     commit([
         # A new role or reach ends the user's sessions (SPEC "Sessions"): it signs in again.
-        update(target, [User.role.set(role.value), User.access_all.set(access_all),
-                        User.subaccount_ids.set(ids), User.token_generation.add(1)],
-               condition=(User.status == "active") & (User.role == target.role),
-               error=_concurrent()),
+        users.change_access(target, role=role.value, access_all=access_all,
+                            subaccount_ids=ids, error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "user.access_changed",
                  target=target.user_id, before=before, after=after),
     ])
-    target.role, target.access_all, target.subaccount_ids = role.value, access_all, ids
-    return target
+    return users.with_access(target, role=role.value, access_all=access_all,
+                             subaccount_ids=ids)
 
 
 def remove_user(principal: Principal, user_id: str) -> None:
@@ -462,15 +396,9 @@ def _revocation_ops(principal: Principal, invitation: Invitation, moment: dateti
                     ) -> list[Op]:
     """The writes that revoke one pending invitation: status, token, email claim, audit."""
     return [
-        update(invitation, [Invitation.status.set("revoked"), Invitation.revoked_at.set(moment)],
-               condition=(Invitation.status == "pending")
-               & (Invitation.token_hash == invitation.token_hash),
-               error=_concurrent()),
-        delete(InvitationToken(*InvitationToken.key(invitation.token_hash))),
-        delete(EmailClaim(keys.email_pk(invitation.email), "EMAIL"),
-               condition=(EmailClaim.owner_type == invitation.claim_owner_type)
-               & (EmailClaim.owner_id == invitation.invitation_id),
-               error=_concurrent()),
+        *invitations.revoke(invitation, at=moment, error=_concurrent()),
+        email_claims.release(invitation.email, owner_type=invitation.claim_owner_type,
+                             owner_id=invitation.invitation_id, error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "invitation.revoked",
                  target=invitation.invitation_id, before=_invitation_summary(invitation),
                  at=moment),
@@ -478,7 +406,7 @@ def _revocation_ops(principal: Principal, invitation: Invitation, moment: dateti
 
 
 def _revoke_invitations_sent_by(principal: Principal, user_id: str) -> None:
-    pending = pending_invitations_sent_by(principal.agency_id, user_id)
+    pending = invitations.pending_sent_by(principal.agency_id, user_id)
     moment = now()
     for start in range(0, len(pending), _REVOCATIONS_PER_COMMIT):
         chunk = pending[start:start + _REVOCATIONS_PER_COMMIT]
@@ -493,13 +421,9 @@ def _revoke_invitations_sent_by(principal: Principal, user_id: str) -> None:
 
 def _remove_user_item(principal: Principal, target: User) -> None:
     commit([
-        update(target, [User.status.set("removed"), User.token_generation.add(1)],
-               condition=(User.status == "active") & (User.role != Role.AGENCY_OWNER.value),
-               error=_concurrent()),
-        delete(EmailClaim(keys.email_pk(target.email), "EMAIL"),
-               condition=(EmailClaim.owner_type == "user")
-               & (EmailClaim.owner_id == target.user_id),
-               error=_concurrent()),
+        users.remove(target, _concurrent()),
+        email_claims.release(target.email, owner_type="user", owner_id=target.user_id,
+                             error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "user.removed", target=target.user_id,
                  before={"email": target.email, **_access_view(
                      target.role, bool(target.access_all), list(target.subaccount_ids or []))}),
@@ -518,14 +442,10 @@ class AgencyView:
 
 
 def _agency_view(agency_id: str) -> AgencyView:
-    agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
-    slots_key = (keys.agency_pk(agency_id), keys.SLOTS_SK)
-    found = read_items([agency_key, slots_key])
-    agency, slots = found.get(agency_key), found.get(slots_key)
-    if not isinstance(agency, Agency):
+    agency, slots_used = agencies.with_slots_used(agency_id)
+    if agency is None:
         raise NotFound("agency not found")
-    used = slots.used if isinstance(slots, SlotCounter) else 0
-    return AgencyView(agency, used or 0)
+    return AgencyView(agency, slots_used)
 
 
 def get_agency(principal: Principal) -> AgencyView:
@@ -553,16 +473,14 @@ def update_agency(principal: Principal, changes: dict[str, Any]) -> AgencyView:
             raise ValidationFailed(f"{field} cannot be null", details={"field": field})
     view = _agency_view(principal.agency_id)
     agency = view.agency
-    actions: list[Any] = []
     ops: list[Op] = []
-    if "name" in changes:
-        actions.append(Agency.name.set(changes["name"]))
+    plan_code: str | None = None
     if "plan" in changes:
         plan = PLANS.get(changes["plan"])
         if plan is None:
             raise ValidationFailed(f"unknown plan {changes['plan']!r}",
                                    details={"field": "plan", "plans": sorted(PLANS)})
-        actions.append(Agency.plan.set(plan.code))
+        plan_code = plan.code
         if plan.subaccount_cap is not None:
             limit_reached = Conflict(
                 f"plan {plan.code} allows {plan.subaccount_cap} sub-accounts; remove some first",
@@ -570,29 +488,25 @@ def update_agency(principal: Principal, changes: dict[str, Any]) -> AgencyView:
                 details={"subaccount_cap": plan.subaccount_cap, "slots_used": view.slots_used})
             if view.slots_used > plan.subaccount_cap:
                 raise limit_reached
-            ops.append(check(SlotCounter(keys.agency_pk(agency.agency_id), keys.SLOTS_SK),
-                             (SlotCounter.used <= plan.subaccount_cap)
-                             | SlotCounter.used.does_not_exist(),
-                             limit_reached))
+            ops.append(agencies.slots_within(agency.agency_id, plan.subaccount_cap,
+                                             limit_reached))
         renewal = _plan_renewal_op(agency, plan.code)
         if renewal is not None:
             ops.append(renewal)
     if "timezone" in changes:
         require_known_timezone(changes["timezone"])
-        actions.append(Agency.timezone.set(changes["timezone"]))
     before = _agency_settings(agency)
     after = dict(before)
-    if "low_balance_threshold_minutes" in changes:
+    threshold_changed = "low_balance_threshold_minutes" in changes
+    seconds: int | None = None
+    if threshold_changed:
         raw = changes["low_balance_threshold_minutes"]
         seconds = None if raw is None else parse_minutes(raw, "low_balance_threshold_minutes")
-        if seconds is None:
-            actions.append(Agency.low_balance_threshold_seconds.remove())
-        else:
-            actions.append(Agency.low_balance_threshold_seconds.set(seconds))
         after["low_balance_threshold_seconds"] = seconds
     after.update({k: changes[k] for k in ("name", "plan", "timezone") if k in changes})
-    ops.insert(0, update(agency, actions, condition=Agency.status == "active",
-                         error=NotFound("agency not found")))
+    ops.insert(0, agencies.change_settings(agency, agencies.SettingsChange(
+        name=changes.get("name"), plan=plan_code, timezone=changes.get("timezone"),
+        threshold_changed=threshold_changed, threshold_seconds=seconds)))
     ops.append(audit_op(principal.agency_id, principal.user_id, "agency.updated",
                         target=agency.agency_id, before=before, after=after))
     commit(ops)
@@ -607,14 +521,10 @@ def _plan_renewal_op(agency: Agency, plan_code: str) -> Op | None:
     """
     if not PLANS[plan_code].included_premium_minutes:
         return None
-    from chalicelib.services.plan_renewal import resume_op, schedule_op
-    from chalicelib.store.payments import get_plan_renewal
-
     existing = get_plan_renewal(agency.agency_id)
     if existing is not None:
         return None if existing.DUESK else resume_op(existing, now().date())
-    target = Agency(agency.PK, agency.SK, **{**agency.attribute_values, "plan": plan_code})
-    return schedule_op(target, now().date())
+    return schedule_op(agencies.with_plan(agency, plan_code), now().date())
 
 
 @dataclass(frozen=True)
@@ -643,26 +553,23 @@ def transfer_ownership(principal: Principal, user_id: str) -> OwnershipTransfer:
     agency = _agency_view(principal.agency_id).agency
     moment = now()
     commit([
-        update(agency, [Agency.owner_user_id.set(target.user_id)],
-               condition=(Agency.owner_user_id == principal.user_id)
-               & (Agency.status == "active"),
-               error=_concurrent()),
+        agencies.transfer_owner(agency, from_user_id=principal.user_id,
+                                to_user_id=target.user_id, error=_concurrent()),
         # Both users' sessions end (SPEC "Sessions"): each signs in again with its new role.
-        update(owner, [User.role.set(Role.AGENCY_ADMIN.value), User.access_all.set(True),
-                       User.subaccount_ids.set([]), User.token_generation.add(1)],
-               condition=(User.role == Role.AGENCY_OWNER.value) & (User.status == "active"),
-               error=_concurrent()),
-        update(target, [User.role.set(Role.AGENCY_OWNER.value), User.access_all.set(True),
-                        User.subaccount_ids.set([]), User.token_generation.add(1)],
-               condition=(User.role == target.role) & (User.status == "active"),
-               error=_concurrent()),
+        users.hand_role(owner, role=Role.AGENCY_ADMIN.value, from_role=Role.AGENCY_OWNER.value,
+                        error=_concurrent()),
+        users.hand_role(target, role=Role.AGENCY_OWNER.value, from_role=target.role,
+                        error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "agency.ownership_transferred",
                  target=target.user_id, before={"owner_user_id": principal.user_id},
                  after={"owner_user_id": target.user_id}, at=moment),
     ])
-    owner.role, owner.access_all, owner.subaccount_ids = Role.AGENCY_ADMIN.value, True, []
-    target.role, target.access_all, target.subaccount_ids = Role.AGENCY_OWNER.value, True, []
-    return OwnershipTransfer(_agency_view(principal.agency_id), owner, target)
+    return OwnershipTransfer(
+        _agency_view(principal.agency_id),
+        users.with_access(owner, role=Role.AGENCY_ADMIN.value, access_all=True,
+                          subaccount_ids=[]),
+        users.with_access(target, role=Role.AGENCY_OWNER.value, access_all=True,
+                          subaccount_ids=[]))
 
 
 def close_agency(principal: Principal) -> None:
@@ -671,10 +578,7 @@ def close_agency(principal: Principal) -> None:
     agency = _agency_view(principal.agency_id).agency
     moment = now()
     commit([
-        update(agency, [Agency.status.set("closed"), Agency.closed_at.set(moment)],
-               condition=(Agency.status == "active")
-               & (Agency.owner_user_id == principal.user_id),
-               error=_concurrent()),
+        agencies.close(agency, by_user_id=principal.user_id, at=moment, error=_concurrent()),
         audit_op(principal.agency_id, principal.user_id, "agency.closed",
                  target=principal.agency_id, before={"status": "active"},
                  after={"status": "closed"}, at=moment),

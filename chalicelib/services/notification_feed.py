@@ -7,14 +7,13 @@ monthly allocations, anything not about one sub-account) reach only Owner, Admin
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from chalicelib.domain.roles import AGENCY_ROLES, Principal, SubaccountRef, can_see
 from chalicelib.services.access import get_agency
-from chalicelib.services.notifications import render_notification
-from chalicelib.store import keys
+from chalicelib.store import notifications
 from chalicelib.store.activity import Notification
-from chalicelib.store.pagination import decode_cursor, encode_cursor
 
 #: Filtered reads look at most this many items per request (the cursor carries on).
 _SCAN_BUDGET = 500
@@ -26,50 +25,46 @@ AGENCY_LEVEL_PREFIXES = ("payout_", "connect_", "payment_dispute", "auto_allocat
                          "profit_", "reconciliation_")
 
 
+@dataclass(frozen=True)
+class NotificationPage:
+    """One page of the feed, newest first."""
+
+    notifications: list[Notification]
+    next_cursor: str | None
+
+
 def is_agency_level(item: Notification) -> bool:
     """Whether a notification is for agency staff only."""
     return not item.subaccount_id or item.type.startswith(AGENCY_LEVEL_PREFIXES)
 
 
 def list_notifications(principal: Principal, limit: int, cursor: str | None
-                       ) -> dict[str, Any]:
+                       ) -> NotificationPage:
     """Newest first, only what ``principal`` may see (see the module docstring)."""
-    pk = keys.notifications_pk(principal.agency_id)
-    start = decode_cursor(cursor, pk)
-    show_margin = principal.role in AGENCY_ROLES
     if principal.is_manager or (principal.role in AGENCY_ROLES and principal.access_all):
-        query = Notification.query(pk, scan_index_forward=False, limit=limit,
-                                   last_evaluated_key=start)
-        items = list(query)
-        return {"notifications": [render_notification(n, show_margin=show_margin)
-                                  for n in items],
-                "next_cursor": encode_cursor(query.last_evaluated_key)}
-    primary_id = get_agency(principal.agency_id).primary_subaccount_id
-    found: list[Notification] = []
-    last_key = start
-    read = 0
-    while len(found) < limit and read < _SCAN_BUDGET:
-        query = Notification.query(pk, scan_index_forward=False, limit=limit,
-                                   last_evaluated_key=last_key)
-        page = list(query)
-        last_key = query.last_evaluated_key
-        for item in page:
-            read += 1
-            if _may_see(principal, item, primary_id):
-                found.append(item)
-            if len(found) == limit:
-                # Stop right after the last item returned: the next page starts there.
-                last_key = {"PK": {"S": item.PK}, "SK": {"S": item.SK}}
-                break
-        if not query.last_evaluated_key:
-            break
-    return {"notifications": [render_notification(n, show_margin=show_margin) for n in found],
-            "next_cursor": encode_cursor(last_key)}
+        return NotificationPage(*notifications.newest_first(
+            principal.agency_id, limit=limit, cursor=cursor))
+    return NotificationPage(*notifications.newest_first_matching(
+        principal.agency_id, _visible_to(principal), limit=limit, cursor=cursor,
+        budget=_SCAN_BUDGET))
 
 
-def _may_see(principal: Principal, item: Notification, primary_id: str) -> bool:
-    if is_agency_level(item):
-        return principal.role in AGENCY_ROLES
-    ref = SubaccountRef(subaccount_id=item.subaccount_id or "", agency_id=principal.agency_id,
-                        is_primary=item.subaccount_id == primary_id)
-    return can_see(principal, ref)
+def _visible_to(principal: Principal) -> Callable[[Notification], bool]:
+    """Whether ``principal`` may see a notification; the agency (for its primary's id) is
+    read once, when a notification about a sub-account first needs it."""
+    primary: list[str] = []
+
+    def primary_id() -> str:
+        if not primary:
+            primary.append(get_agency(principal.agency_id).primary_subaccount_id)
+        return primary[0]
+
+    def may_see(item: Notification) -> bool:
+        if is_agency_level(item):
+            return principal.role in AGENCY_ROLES
+        ref = SubaccountRef(subaccount_id=item.subaccount_id or "",
+                            agency_id=principal.agency_id,
+                            is_primary=item.subaccount_id == primary_id())
+        return can_see(principal, ref)
+
+    return may_see

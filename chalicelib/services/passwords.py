@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -38,4 +40,13 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+@functools.cache
+def _nobodys_hash() -> str:
+    # Made on first use, not at import: an argon2 hash at import would slow every cold start.
+    return _hasher.hash("not-a-real-password-0")
+
+
+def verify_nobodys_password(password: str) -> None:
+    """The work of checking ``password`` for a user that does not exist: an unknown email
+    costs what a known one does."""
+    verify_password(_nobodys_hash(), password)

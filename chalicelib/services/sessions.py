@@ -19,17 +19,19 @@ from chalicelib.domain.errors import Unauthenticated
 from chalicelib.domain.roles import Principal, Role
 from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 from chalicelib.services.ports import ports
-from chalicelib.store import keys
+from chalicelib.store import sessions
 from chalicelib.store.accounts import Agency, User
-from chalicelib.store.base import read_items
-from chalicelib.store.identity import EndedSession, end_session, ended_session_key
 
 ALGORITHM = "HS256"
 ISSUER = "agency-accounts"
 
 
 def issue_token(user: User) -> dict[str, Any]:
-    """A login answer: ``{access_token, token_type, expires_in}`` for ``user``."""
+    """A login answer: ``{access_token, token_type, expires_in}`` for ``user``.
+
+    Its times come from the system clock, not the installed one: PyJWT checks ``iat`` and
+    ``exp`` against the system clock when the token comes back.
+    """
     settings = ports().settings
     now = int(time.time())
     claims = {
@@ -89,19 +91,15 @@ def principal_from_token(token: str) -> Principal:
     committed just before this request is always seen.
     """
     claims = _verified_claims(token)
-    agency_id, user_id = claims["agency"], claims["sub"]
-    agency_key = (keys.agency_pk(agency_id), keys.AGENCY_SK)
-    user_key = (keys.agency_pk(agency_id), keys.user_sk(user_id))
-    ended_key = ended_session_key(agency_id, claims["jti"])
-    items = read_items([agency_key, user_key, ended_key], consistent=True)
-    user, agency = items.get(user_key), items.get(agency_key)
-    if not isinstance(user, User) or not isinstance(agency, Agency):
+    found = sessions.state(claims["agency"], claims["sub"], claims["jti"])
+    user, agency = found.user, found.agency
+    if user is None or agency is None:
         raise Unauthenticated("invalid token")
     if user.status != "active" or agency.status != "active":
         raise Unauthenticated("this login is no longer active")
     if (user.token_generation or 0) != claims.get("gen", 0):
         raise Unauthenticated("this token was revoked")
-    if isinstance(items.get(ended_key), EndedSession):
+    if found.ended:
         raise Unauthenticated("this session has ended")
     return principal_of(user, agency)
 
@@ -110,4 +108,4 @@ def end_session_of(token: str) -> None:
     """Logout: the session of ``token`` (already checked by the route) ends at once. The
     user's other sessions stay (README "Sessions")."""
     claims = _verified_claims(token)
-    end_session(claims["agency"], claims["sub"], claims["jti"], int(claims["exp"]))
+    sessions.end(claims["agency"], claims["sub"], claims["jti"], int(claims["exp"]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
@@ -14,6 +16,7 @@ from chalicelib.store.base import (
     IntegerAttribute,
     TableItem,
     UTCDateTimeText,
+    read_items,
     string_list,
 )
 
@@ -128,3 +131,32 @@ def subaccounts_of(agency_id: str) -> list[Subaccount]:
     return list(Subaccount.query(keys.agency_pk(agency_id),
                                  Subaccount.SK.startswith(keys.SUBACCOUNT_PREFIX),
                                  consistent_read=True))
+
+
+def find_subaccount(agency_id: str, subaccount_id: str) -> Subaccount | None:
+    """A sub-account in any status (removed included), or None: one consistent GetItem."""
+    try:
+        return Subaccount.get(keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id),
+                              consistent_read=True)
+    except Subaccount.DoesNotExist:
+        return None
+
+
+def subaccounts_by_id(agency_id: str, subaccount_ids: Sequence[str]
+                      ) -> dict[str, Subaccount]:
+    """Sub-accounts of the agency among ``subaccount_ids``, in any status, by id (one
+    consistent BatchGetItem; absent ones are left out)."""
+    found = read_items([(keys.agency_pk(agency_id), keys.subaccount_sk(sid))
+                        for sid in subaccount_ids])
+    return {item.subaccount_id: item for item in found.values() if isinstance(item, Subaccount)}
+
+
+def subaccount_with_payment_profile(agency_id: str, subaccount_id: str
+                                    ) -> tuple[Subaccount | None, dict[str, TableItem]]:
+    """A sub-account in any status (None when absent) and, from the same consistent
+    BatchGetItem, its payment profile, returned by sort key (left out when absent)."""
+    pk, sub_sk = keys.agency_pk(agency_id), keys.subaccount_sk(subaccount_id)
+    found = {sk: item for (_, sk), item in read_items(
+        [(pk, sub_sk), (pk, keys.payment_profile_sk(subaccount_id))]).items()}
+    sub = found.pop(sub_sk, None)
+    return (sub if isinstance(sub, Subaccount) else None), found

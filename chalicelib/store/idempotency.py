@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 
 from pynamodb.attributes import UnicodeAttribute
+from pynamodb.exceptions import PutError
 
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem
 
 RETENTION_SECONDS = 24 * 3600
+RECORD_SK = "IDEM"
 
 
 class IdempotencyRecord(TableItem, discriminator="IdempotencyRecord"):
@@ -23,11 +25,11 @@ class IdempotencyRecord(TableItem, discriminator="IdempotencyRecord"):
 
 def record_key(scope: str, route: str, key: str) -> tuple[str, str]:
     """Primary key of a record."""
-    return keys.idempotency_pk(scope, f"{route}#{key}"), "IDEM"
+    return keys.idempotency_pk(scope, f"{route}#{key}"), RECORD_SK
 
 
 def find(scope: str, route: str, key: str) -> IdempotencyRecord | None:
-    """The stored record, or None."""
+    """The stored record, or None (one consistent GetItem)."""
     pk, sk = record_key(scope, route, key)
     try:
         return IdempotencyRecord.get(pk, sk, consistent_read=True)
@@ -38,8 +40,6 @@ def find(scope: str, route: str, key: str) -> IdempotencyRecord | None:
 def remember(scope: str, route: str, key: str, body_hash: str, status_code: int,
              response_body: str, content_type: str, expires_at: int) -> None:
     """Store the first answer; a concurrent first writer wins and later ones are dropped."""
-    from pynamodb.exceptions import PutError
-
     pk, sk = record_key(scope, route, key)
     record = IdempotencyRecord(
         pk, sk, body_hash=body_hash, status_code=status_code, response_body=response_body,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,14 +88,17 @@ def add_secondary_subaccount(agency_id: str, name: str = "Client") -> str:
 
 
 class Clock:
-    """The identity clock, moved by tests (``chalicelib.services.identity.now``)."""
+    """The installed clock (``chalicelib.services.ports``), moved by tests; the one it
+    replaced comes back when the test ends."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from chalicelib.services import identity
+        from chalicelib import bootstrap
+        from chalicelib.services import ports
 
         self.offset = timedelta(0)
-        self._real = identity.utcnow
-        monkeypatch.setattr(identity, "now", lambda: self._real() + self.offset)
+        self._real = bootstrap.SystemClock()
+        # What ``bootstrap.override(clock=self)`` installs, undone by ``monkeypatch``.
+        monkeypatch.setattr(ports, "_installed", replace(ports.ports(), clock=self))
 
     def advance(self, delta: timedelta) -> None:
         """Move the clock forward."""
@@ -103,4 +106,4 @@ class Clock:
 
     def now(self) -> datetime:
         """What the clock reads."""
-        return self._real() + self.offset
+        return self._real.now() + self.offset
