@@ -10,12 +10,13 @@ would overdraw debits what is left and records the shortfall; balances never go 
 
 from __future__ import annotations
 
-import logging
 import random
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from chalicelib.domain.errors import (
     Conflict,
@@ -37,36 +38,25 @@ from chalicelib.domain.ledger import (
 from chalicelib.domain.money import minutes_cost
 from chalicelib.domain.plans import TIERS, asset_of_tier
 from chalicelib.domain.reporting import CALL_STATUSES
-from chalicelib.observability import count
+from chalicelib.observability import count, logger
+from chalicelib.services import auto_recharge
+from chalicelib.services.ports import now
+from chalicelib.services.sweeps import SKIPPED, SUCCEEDED, Deadline, run_sweep
 from chalicelib.services.wallets import resolve_subaccount
-from chalicelib.store import keys
+from chalicelib.store import calls, holds, ledger, stats, subaccount_guards
 from chalicelib.store.accounts import Subaccount
-from chalicelib.store.base import TableItem, due_items_of, utcnow
-from chalicelib.store.ledger import (
-    AlreadyPosted,
-    InsufficientBalance,
-    LedgerBalance,
-    balance_key,
-    post_transaction,
-    read_balance,
-)
-from chalicelib.store.movements import (
-    CallHold,
-    CallRecord,
-    get_call_hold,
-    get_call_record,
-    subaccount_named_by_usage,
-)
-from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import check, commit, save, update
+from chalicelib.store.holds import CallHold, HoldChanged
+from chalicelib.store.ledger import AlreadyPosted, InsufficientBalance
+from chalicelib.store.subaccount_guards import LIVE_STATUSES
+from chalicelib.store.transact import commit
 
-log = logging.getLogger(__name__)
+__all__ = ["CallIdConflict", "DuplicateCall", "HoldChanged", "SubaccountRemoved",
+           "authorize_call", "call_holds_sweep", "close_hold_op", "ingest_usage",
+           "parse_usage_record", "place_hold", "record_call", "release_hold"]
 
-MAX_RECORDS = 100
 MAX_CALL_SECONDS = 24 * 3600
 DEBIT_ATTEMPTS = 6
 HOLD_GRACE = timedelta(minutes=30)
-LIVE_STATUSES = ("active", "suspended")
 
 
 class DuplicateCall(Conflict):
@@ -95,19 +85,22 @@ class _SubaccountNotActive(Conflict):
     code = "subaccount_changed"
 
 
-def _live_guard(sub: Subaccount) -> Any:
-    """The usage write requires the sub-account not removed meanwhile (a removal flips the
-    status in its own transaction, after moving every second out)."""
-    return check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sub.subaccount_id)),
-                 Subaccount.status.is_in(*LIVE_STATUSES),
-                 SubaccountRemoved("this sub-account was removed"))
-
-
 class _CallIdTaken(Conflict):
     """Internal: the call record or hold of this call id exists; read it to tell a replay
     from a conflict."""
 
     code = "call_id_taken"
+
+
+class _BalanceMoved(Conflict):
+    """Internal: the wallet changed since it was read, and this debit needs to know exactly
+    which balance it leaves (a threshold crossing): read again."""
+
+    code = "balance_moved"
+
+
+#: The name ``services.subaccounts`` uses until it moves to ``store.holds.close``.
+close_hold_op = holds.close
 
 
 @dataclass(frozen=True)
@@ -134,7 +127,7 @@ def parse_usage_record(raw: Any) -> UsageRecord:
     if not isinstance(sid, str) or not 1 <= len(sid) <= 64:
         raise ValidationFailed("subaccount_id is required", details={"field": "subaccount_id"})
     tier = raw.get("tier")
-    if tier not in TIERS:
+    if not isinstance(tier, str) or tier not in TIERS:
         raise ValidationFailed("tier must be basic or premium", details={"field": "tier"})
     duration = raw.get("duration_seconds")
     if isinstance(duration, bool) or not isinstance(duration, int) or not (
@@ -164,141 +157,65 @@ def _counter_status(status: str) -> str:
     return normalized if normalized in CALL_STATUSES else "other"
 
 
-class _BalanceMoved(Conflict):
-    """Internal: the wallet changed since it was read, and this debit needs to know exactly
-    which balance it leaves (a threshold crossing): read again."""
-
-    code = "balance_moved"
+# ----------------------------------------------------------------------- answers
 
 
-def _read_call_context(agency_id: str, sid: str, asset: str, tier: str, call_id: str
-                       ) -> tuple[int, int, CallHold | None, Any]:
-    """One BatchGetItem: the wallet balance of the asset, the hold under the call id (of any
-    call, in any state), and what the auto-recharge / low-balance hook needs (so the hook
-    reads nothing itself)."""
-    from chalicelib.services import auto_recharge
+class RecordError(TypedDict):
+    """Why one record was rejected."""
 
-    balance_key = (keys.account_pk(agency_id, wallet(sid)), keys.balance_sk(asset))
-    hold_key = (keys.call_hold_pk(call_id), "HOLD")
-    wanted = [balance_key, hold_key, *auto_recharge.settings_keys(agency_id, sid, tier)]
-    items = list(TableItem.batch_get(wanted, consistent_read=True))
-    balance, version, hold = 0, 0, None
-    for item in items:
-        if isinstance(item, LedgerBalance):
-            balance, version = item.balance or 0, item.version or 0
-        elif isinstance(item, CallHold):
-            hold = item
-    return balance, version, hold, auto_recharge.settings_from(items)
+    code: str
+    message: str
+    details: Any
 
 
-def record_call(record: UsageRecord, sub: Subaccount, now: datetime | None = None
-                ) -> dict[str, Any]:
-    """Debit one call (up to the balance plus its hold) and record it, in one transaction.
+class UsageResult(TypedDict):
+    """What became of one record: ``recorded`` (with its figures), ``duplicate`` or
+    ``rejected`` (with the error)."""
 
-    A pending hold of the same call (same sub-account and tier) is settled in the same
-    transaction: the held seconds come back and the real duration is debited.
-
-    When an auto-recharge rule or a low-balance alert watches the balance, the debit also
-    requires the wallet version it read, so the balance it leaves is exact: of concurrent
-    debits exactly one crosses a threshold, and that one marks the rule due in the same
-    transaction (the sweep recharges it if the hook after the commit cannot).
-    """
-    from chalicelib.services import auto_recharge
-
-    at = now or utcnow()
-    agency_id, sid = sub.agency_id, sub.subaccount_id
-    asset = asset_of_tier(record.tier)
-    for attempt in range(DEBIT_ATTEMPTS):
-        if attempt:  # another debit of this wallet won the race: let it finish first
-            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
-        balance, version, hold, settings = _read_call_context(agency_id, sid, asset,
-                                                              record.tier, record.call_id)
-        guards = []
-        if hold is None:
-            # a hold placed under this call id by another call meanwhile wins
-            guards.append(check(CallHold(keys.call_hold_pk(record.call_id), "HOLD"),
-                                CallHold.PK.does_not_exist() | (CallHold.subaccount_id == sid),
-                                CallIdConflict("this call id is held by another call")))
-        elif hold.agency_id != agency_id or hold.subaccount_id != sid:
-            raise CallIdConflict("this call id is held by another call")
-        if hold is not None and (hold.status != "held" or hold.tier != record.tier):
-            hold = None  # settled or released already; a hold on the other tier expires
-        held_seconds = hold.seconds if hold else 0
-        debited = min(balance + held_seconds, record.duration_seconds)
-        shortfall = record.duration_seconds - debited
-        spent = minutes_cost(debited, sub.price(record.tier))
-        call = CallRecord(
-            keys.call_pk(record.call_id), "CALL",
-            agency_id=agency_id, call_id=record.call_id, subaccount_id=sid, tier=record.tier,
-            direction=record.direction, status=record.status,
-            duration_seconds=record.duration_seconds, debited_seconds=debited,
-            shortfall_seconds=shortfall, spent_micros=spent, started_at=record.started_at,
-            recorded_at=at,
-        )
-        counter_status = _counter_status(record.status)
-        agency = settings[0]  # read in the same BatchGetItem as the balance
-        also = [
-            _live_guard(sub),
-            *guards,
-            save(call, condition=CallRecord.PK.does_not_exist(),
-                 error=_CallIdTaken("call id already recorded")),
-            stats_op(agency_id, sid, record.started_at, agency.timezone if agency else None, **{
-                f"used_{record.tier}_seconds": debited,
-                "shortfall_seconds": shortfall,
-                "calls_total": 1,
-                f"calls_{counter_status}": 1,
-                f"calls_{record.direction}": 1,
-                "spent_micros": spent,
-            }),
-        ]
-        postings = list(transfer(wallet(sid), usage_sink(sid), asset, debited)) if debited else []
-        if hold is not None:
-            postings += [Posting(held(sid), asset, -held_seconds),
-                         Posting(wallet(sid), asset, held_seconds)]
-            also.append(close_hold_op(hold, "settled"))
-        before, after = balance + held_seconds, balance + held_seconds - debited
-        expected: dict[tuple[str, str], int] = {}
-        if before != after and auto_recharge.watches(settings):
-            if held_seconds != debited:  # the wallet row is written: guard its update
-                expected[(wallet(sid), str(asset))] = version
-            else:  # settled exactly its hold: the row is untouched, check it instead
-                also.append(_unchanged_check(agency_id, wallet(sid), asset, version))
-            also += auto_recharge.crossing_ops(settings, before, after, at)
-        try:
-            if postings:
-                post_transaction(
-                    LedgerTransaction(
-                        agency_id=agency_id, transaction_id=f"usage:{record.call_id}",
-                        code=Code.USAGE, postings=tuple(postings), subaccount_id=sid,
-                        memo=f"call {record.call_id}",
-                        metadata={"call_id": record.call_id, "shortfall_seconds": shortfall,
-                                  "hold_seconds": held_seconds},
-                    ),
-                    also=also, now=at, expected_versions=expected,
-                    stale_error=_BalanceMoved("the balance changed meanwhile"),
-                )
-            else:
-                commit(also)
-        except (InsufficientBalance, HoldChanged, _BalanceMoved, auto_recharge.RuleChanged):
-            continue  # a concurrent debit, hold release or rule change won: read again
-        except (AlreadyPosted, _CallIdTaken):
-            raise _replay_or_conflict(record) from None
-        _after_debit(agency_id, sid, record.tier, before, after, settings)
-        return {"call_id": record.call_id, "status": "recorded", "debited_seconds": debited,
-                "shortfall_seconds": shortfall}
-    raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
+    call_id: Any  # as sent (a rejected record's may be anything)
+    status: str
+    debited_seconds: NotRequired[int]
+    shortfall_seconds: NotRequired[int]
+    error: NotRequired[RecordError]
 
 
-def _unchanged_check(agency_id: str, account: str, asset: str, version: int) -> Any:
-    condition = (LedgerBalance.version == version) if version else (
-        LedgerBalance.version.does_not_exist() | (LedgerBalance.version == 0))
-    return check(balance_key(agency_id, account, asset), condition,
-                 _BalanceMoved("the balance changed meanwhile"))
+class UsageBatch(TypedDict):
+    """One result per record, in order, and how many of each."""
+
+    results: list[UsageResult]
+    recorded: int
+    duplicate: int
+    rejected: int
+
+
+def _recorded(call_id: str, debited: int, shortfall: int) -> UsageResult:
+    return UsageResult(call_id=call_id, status="recorded", debited_seconds=debited,
+                       shortfall_seconds=shortfall)
+
+
+def _answer(call_id: Any, outcome: UsageResult | DomainError) -> UsageResult:
+    if isinstance(outcome, DuplicateCall):
+        return UsageResult(call_id=call_id, status="duplicate")
+    if isinstance(outcome, DomainError):
+        return UsageResult(call_id=call_id, status="rejected", error=RecordError(
+            code=outcome.code, message=outcome.message, details=outcome.details))
+    return outcome
+
+
+# ------------------------------------------------------------------ recording calls
+
+#: What one record became: its result, or the error that rejected it (``DuplicateCall``
+#: for a replay).
+Outcome = UsageResult | DomainError
+
+
+def _held_by_another() -> CallIdConflict:
+    return CallIdConflict("this call id is held by another call")
 
 
 def _replay_or_conflict(record: UsageRecord) -> Conflict:
     """What a record whose call id is taken is: an identical replay, or a conflict."""
-    existing = get_call_record(record.call_id)
+    existing = calls.get_many([record.call_id]).get(record.call_id)
     if existing is None:
         return DuplicateCall("call already recorded")  # the same agency's ledger id: a replay
     same = (existing.subaccount_id == record.subaccount_id and existing.tier == record.tier
@@ -310,85 +227,167 @@ def _replay_or_conflict(record: UsageRecord) -> Conflict:
     return CallIdConflict("this call id was already recorded for another call")
 
 
-class HoldChanged(Conflict):
-    """The hold was settled or released by someone else meanwhile."""
+def record_call(record: UsageRecord, sub: Subaccount, at: datetime | None = None
+                ) -> UsageResult:
+    """Debit one call (up to the balance plus its hold) and record it, in one transaction.
 
-    code = "hold_changed"
+    A pending hold of the same call (same sub-account and tier) is settled in the same
+    transaction: the held seconds come back and the real duration is debited.
+
+    When an auto-recharge rule or a low-balance alert watches the balance, the debit also
+    requires the wallet version it read, so the balance it leaves is exact: of concurrent
+    debits exactly one crosses a threshold, and that one marks the rule due in the same
+    transaction (the sweep recharges it if the hook after the commit cannot).
+    """
+    moment = at or now()
+    agency_id, sid = sub.agency_id, sub.subaccount_id
+    asset = asset_of_tier(record.tier)
+    for attempt in range(DEBIT_ATTEMPTS):
+        if attempt:  # another debit of this wallet won the race: let it finish first
+            time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+        # one BatchGetItem: the balance, the hold under the call id (of any call, in any
+        # state) and what the auto-recharge / low-balance hook needs
+        reads = calls.read_for_usage([(sub, wallet(sid), asset)], [record.call_id],
+                                     auto_recharge.settings_keys(agency_id, sid, record.tier))
+        balance, version = reads.balances[(sid, asset)].balance, reads.balances[
+            (sid, asset)].version
+        hold = reads.holds.get(record.call_id)
+        settings = auto_recharge.settings_from(list(reads.extra.values()))
+        guards = []
+        if hold is None:
+            # a hold placed under this call id by another call meanwhile wins
+            guards.append(holds.free_or_of(record.call_id, sid, _held_by_another()))
+        elif hold.agency_id != agency_id or hold.subaccount_id != sid:
+            raise _held_by_another()
+        if hold is not None and (hold.status != "held" or hold.tier != record.tier):
+            hold = None  # settled or released already; a hold on the other tier expires
+        held_seconds = hold.seconds if hold else 0
+        debited = min(balance + held_seconds, record.duration_seconds)
+        shortfall = record.duration_seconds - debited
+        spent = minutes_cost(debited, sub.price(record.tier))
+        agency = settings[0]  # read in the same BatchGetItem as the balance
+        also = [
+            subaccount_guards.still_live(agency_id, sid,
+                                         SubaccountRemoved("this sub-account was removed")),
+            *guards,
+            calls.record(calls.new(
+                agency_id=agency_id, call_id=record.call_id, subaccount_id=sid,
+                tier=record.tier, direction=record.direction, status=record.status,
+                duration_seconds=record.duration_seconds, debited_seconds=debited,
+                shortfall_seconds=shortfall, spent_micros=spent, started_at=record.started_at,
+                recorded_at=moment,
+            ), _CallIdTaken("call id already recorded")),
+            stats.count(agency_id, sid, record.started_at, agency.timezone if agency else None,
+                        **{f"used_{record.tier}_seconds": debited,
+                           "shortfall_seconds": shortfall,
+                           "calls_total": 1,
+                           f"calls_{_counter_status(record.status)}": 1,
+                           f"calls_{record.direction}": 1,
+                           "spent_micros": spent}),
+        ]
+        postings = list(transfer(wallet(sid), usage_sink(sid), asset, debited)) if debited else []
+        if hold is not None:
+            postings += [Posting(held(sid), asset, -held_seconds),
+                         Posting(wallet(sid), asset, held_seconds)]
+            also.append(holds.close(hold, "settled"))
+        before, after = balance + held_seconds, balance + held_seconds - debited
+        expected: dict[tuple[str, str], int] = {}
+        moved = _BalanceMoved("the balance changed meanwhile")
+        if before != after and auto_recharge.watches(settings):
+            if held_seconds != debited:  # the wallet row is written: guard its update
+                expected[(wallet(sid), str(asset))] = version
+            else:  # settled exactly its hold: the row is untouched, check it instead
+                also.append(ledger.unchanged(agency_id, wallet(sid), asset, version, moved))
+            also += auto_recharge.crossing_ops(settings, before, after, moment)
+        try:
+            if postings:
+                ledger.post(
+                    LedgerTransaction(
+                        agency_id=agency_id, transaction_id=f"usage:{record.call_id}",
+                        code=Code.USAGE, postings=tuple(postings), subaccount_id=sid,
+                        memo=f"call {record.call_id}",
+                        metadata={"call_id": record.call_id, "shortfall_seconds": shortfall,
+                                  "hold_seconds": held_seconds},
+                    ),
+                    also=also, at=moment, expected_versions=expected, stale_error=moved,
+                )
+            else:
+                commit(also)
+        except (InsufficientBalance, HoldChanged, _BalanceMoved, auto_recharge.RuleChanged):
+            continue  # a concurrent debit, hold release or rule change won: read again
+        except (AlreadyPosted, _CallIdTaken):
+            raise _replay_or_conflict(record) from None
+        if before != after:
+            # auto-recharge and low-balance alerts: the debit stands whatever happens (a
+            # top-up that could not start stays due: the crossing debit marked its rule)
+            auto_recharge.after_usage_debit(agency_id, sid, record.tier, before, after,
+                                            settings)
+        return _recorded(record.call_id, debited, shortfall)
+    raise Conflict("the balance kept changing; retry this call", code="concurrent_update")
 
 
-def close_hold_op(hold: CallHold, status: str) -> Any:
-    """Settle or release a hold, only if still held; it leaves both indexes."""
-    return update(
-        hold,
-        actions=[CallHold.status.set(status), CallHold.DUEPK.remove(), CallHold.DUESK.remove(),
-                 CallHold.GSI1PK.remove(), CallHold.GSI1SK.remove()],
-        condition=(CallHold.status == "held"),
-        error=HoldChanged("the hold changed"),
-    )
+def _resolve(subaccount_ids: Sequence[str]) -> dict[str, Subaccount | DomainError]:
+    """The sub-account each id names, or why its records are rejected."""
+    found = subaccount_guards.named(subaccount_ids) if subaccount_ids else {}
+    resolved: dict[str, Subaccount | DomainError] = {}
+    for sid in subaccount_ids:
+        sub = found.get(sid)
+        if sub is None:
+            resolved[sid] = NotFound("subaccount not found")
+        elif sub.status not in LIVE_STATUSES:
+            resolved[sid] = SubaccountRemoved("this sub-account was removed")
+        else:
+            resolved[sid] = sub
+    return resolved
 
 
-def _after_debit(agency_id: str, sid: str, tier: str, before: int, after: int,
-                 settings: Any) -> None:
-    """Hook for auto-recharge and low-balance alerts. The debit stands whatever happens:
-    a failed top-up is recorded on the rule and notified, and a top-up that could not even
-    start stays due for the ``auto-recharge`` sweep (the debit marked it)."""
-    if before == after:
-        return
-    from chalicelib.services.auto_recharge import after_usage_debit
-
-    after_usage_debit(agency_id, sid, tier, before, after, settings)
-
-
-def ingest_usage(records: Any, now: datetime | None = None) -> dict[str, Any]:
-    """Apply up to 100 call records; one result per record, in order."""
-    if not isinstance(records, list) or not records:
-        raise ValidationFailed("records must be a non-empty list", details={"field": "records"})
-    if len(records) > MAX_RECORDS:
-        raise ValidationFailed(f"at most {MAX_RECORDS} records per request",
-                               details={"field": "records"})
+def ingest_usage(records: Sequence[Any], at: datetime | None = None) -> UsageBatch:
+    """Apply up to 100 call records (the route checked the envelope); one result per
+    record, in order."""
     subs: dict[str, Subaccount | DomainError] = {}
-    results = []
+    results: list[UsageResult] = []
     for raw in records:
         call_id = raw.get("call_id") if isinstance(raw, dict) else None
+        outcome: Outcome
         try:
             record = parse_usage_record(raw)
             if record.subaccount_id not in subs:
-                subs[record.subaccount_id] = _usage_subaccount(record.subaccount_id)
+                subs |= _resolve([record.subaccount_id])
             sub = subs[record.subaccount_id]
             if isinstance(sub, DomainError):
                 raise sub
-            results.append(record_call(record, sub, now))
-        except DuplicateCall:
-            results.append({"call_id": call_id, "status": "duplicate"})
+            outcome = record_call(record, sub, at)
         except TemporarilyUnavailable:
             raise  # the whole batch is a 503: the caller resends it, recorded calls are duplicates
         except DomainError as exc:
-            results.append({"call_id": call_id, "status": "rejected",
-                            "error": {"code": exc.code, "message": exc.message,
-                                      "details": exc.details}})
-    summary = {status: sum(1 for r in results if r["status"] == status)
-               for status in ("recorded", "duplicate", "rejected")}
+            outcome = exc
+        results.append(_answer(call_id, outcome))
+    summary = Counter(result["status"] for result in results)
     for status, name in (("recorded", "UsageRecordsRecorded"),
                          ("duplicate", "UsageRecordsDuplicate"),
                          ("rejected", "UsageRecordsRejected")):
         if summary[status]:
             count(name, summary[status])
-    return {"results": results, **summary}
+    return UsageBatch(results=results, recorded=summary["recorded"],
+                      duplicate=summary["duplicate"], rejected=summary["rejected"])
 
 
-def _usage_subaccount(subaccount_id: str) -> Subaccount | DomainError:
-    """The sub-account a record names, or why its records are rejected."""
-    sub = subaccount_named_by_usage(subaccount_id) if len(subaccount_id) <= 64 else None
-    if sub is None:
-        return NotFound("subaccount not found")
-    if sub.status not in LIVE_STATUSES:
-        return SubaccountRemoved("this sub-account was removed")
-    return sub
+# ---------------------------------------------------------------------- call holds
+
+
+@dataclass(frozen=True)
+class CallAuthorization:
+    """May a call start: the answer, the seconds available, and the hold placed (if any)."""
+
+    allowed: bool
+    reason: str  # ok | subaccount_suspended | insufficient_balance
+    available_seconds: int
+    hold: CallHold | None = None
 
 
 def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
-                   hold_seconds: int | None = None, now: datetime | None = None
-                   ) -> dict[str, Any]:
+                   hold_seconds: int | None = None, at: datetime | None = None
+                   ) -> CallAuthorization:
     """May this sub-account start a call on this tier right now?
 
     With ``call_id`` and ``hold_seconds`` the answer also reserves up to that many seconds
@@ -402,27 +401,25 @@ def authorize_call(subaccount_id: str, tier: str, call_id: str | None = None,
                                details={"field": "hold_seconds"})
     sub = resolve_subaccount(subaccount_id)
     asset = asset_of_tier(tier)
-    at = now or utcnow()
+    moment = at or now()
     for _attempt in range(DEBIT_ATTEMPTS):
-        available = read_balance(sub.agency_id, wallet(sub.subaccount_id), asset).balance
+        available = ledger.balance(sub.agency_id, wallet(sub.subaccount_id), asset).balance
         if sub.status == "suspended":
-            return {"allowed": False, "reason": "subaccount_suspended",
-                    "available_seconds": available}
+            return CallAuthorization(False, "subaccount_suspended", available)
         if available <= 0:
-            return {"allowed": False, "reason": "insufficient_balance", "available_seconds": 0}
+            return CallAuthorization(False, "insufficient_balance", 0)
         if call_id is None or not hold_seconds:
-            return {"allowed": True, "reason": "ok", "available_seconds": available}
+            return CallAuthorization(True, "ok", available)
         reserve = min(hold_seconds, available)
         try:
-            hold = place_hold(sub, tier, call_id, reserve, at, requested_seconds=hold_seconds)
+            hold = place_hold(sub, tier, call_id, reserve, moment,
+                              requested_seconds=hold_seconds)
         except InsufficientBalance:
             continue
         except _SubaccountNotActive:
             sub = resolve_subaccount(subaccount_id)  # removed: 404; suspended: refused above
             continue
-        return {"allowed": True, "reason": "ok", "available_seconds": available - hold.seconds,
-                "hold": {"call_id": call_id, "seconds": hold.seconds,
-                         "expires_at": hold.hold_until.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        return CallAuthorization(True, "ok", available - hold.seconds, hold)
     raise Conflict("the balance kept changing; retry", code="concurrent_update")
 
 
@@ -434,17 +431,11 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
     even when fewer seconds were there to reserve: the call runs that long either way.
     """
     sid, asset = sub.subaccount_id, asset_of_tier(tier)
-    hold_until = at + timedelta(seconds=requested_seconds) + HOLD_GRACE
-    hold = CallHold(
-        keys.call_hold_pk(call_id), "HOLD", agency_id=sub.agency_id,
-        call_id=call_id, subaccount_id=sid, tier=tier, seconds=seconds, created_at=at,
-        hold_until=hold_until, DUEPK=keys.due_pk("call-holds", sub.agency_id),
-        GSI1PK=keys.open_holds_pk(sub.agency_id, sid), GSI1SK=call_id,
-        DUESK=keys.due_sk(hold_until.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{sub.agency_id}:{call_id}"),
-        expires_at=int((hold_until + timedelta(days=30)).timestamp()),
-    )
+    hold = holds.new(agency_id=sub.agency_id, subaccount_id=sid, call_id=call_id, tier=tier,
+                     seconds=seconds, created_at=at,
+                     hold_until=at + timedelta(seconds=requested_seconds) + HOLD_GRACE)
     try:
-        post_transaction(
+        ledger.post(
             LedgerTransaction(agency_id=sub.agency_id, transaction_id=f"hold:{call_id}",
                               code=Code.HOLD, postings=transfer(wallet(sid), held(sid), asset,
                                                                 seconds),
@@ -452,19 +443,17 @@ def place_hold(sub: Subaccount, tier: str, call_id: str, seconds: int, at: datet
             also=[
                 # only an active sub-account's calls are authorized; a removal flips the
                 # status in its own transaction, so no hold can land after it
-                check(Subaccount(keys.agency_pk(sub.agency_id), keys.subaccount_sk(sid)),
-                      Subaccount.status == "active",
-                      _SubaccountNotActive("the sub-account is no longer active")),
+                subaccount_guards.still_active(
+                    sub.agency_id, sid,
+                    _SubaccountNotActive("the sub-account is no longer active")),
                 # a call already recorded has nothing left to hold for
-                check(CallRecord(keys.call_pk(call_id), "CALL"), CallRecord.PK.does_not_exist(),
-                      CallIdConflict("this call id was already recorded")),
-                save(hold, condition=CallHold.PK.does_not_exist(),
-                     error=_CallIdTaken("call id already held")),
+                calls.absent(call_id, CallIdConflict("this call id was already recorded")),
+                holds.place(hold, _CallIdTaken("call id already held")),
             ],
-            now=at,
+            at=at,
         )
     except (AlreadyPosted, _CallIdTaken):
-        existing = get_call_hold(call_id)
+        existing = holds.get(call_id)
         if (existing is not None and existing.agency_id == sub.agency_id
                 and existing.subaccount_id == sid and existing.tier == tier):
             return existing  # a replay of the same authorization
@@ -478,36 +467,34 @@ def release_hold(hold: CallHold, at: datetime, memo: str) -> None:
     held seconds to its destination itself). Raises HoldChanged, AlreadyPosted or
     SubaccountRemoved when there is nothing to release."""
     sid, asset = hold.subaccount_id, asset_of_tier(hold.tier)
-    live = check(Subaccount(keys.agency_pk(hold.agency_id), keys.subaccount_sk(sid)),
-                 Subaccount.status.is_in(*LIVE_STATUSES),
-                 SubaccountRemoved("this sub-account was removed"))
-    post_transaction(
+    ledger.post(
         LedgerTransaction(agency_id=hold.agency_id,
                           transaction_id=f"hold-release:{hold.call_id}",
                           code=Code.HOLD_RELEASE,
                           postings=transfer(held(sid), wallet(sid), asset, hold.seconds),
                           subaccount_id=sid, memo=memo),
-        also=[live, close_hold_op(hold, "released")], now=at,
+        also=[subaccount_guards.still_live(hold.agency_id, sid,
+                                           SubaccountRemoved("this sub-account was removed")),
+              holds.close(hold, "released")],
+        at=at,
     )
 
 
-def release_expired_holds(as_of: datetime) -> dict[str, int]:
-    """Give back the seconds of holds whose call never reported (GSI2, due ones only)."""
-    released = failed = skipped = 0
-    for hold in due_items_of("call-holds", CallHold, upper_sk=keys.due_sk(
-            as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "~")):
-        if hold.status != "held":
-            continue
-        try:
-            release_hold(hold, as_of, f"hold of call {hold.call_id} expired")
-            released += 1
-        except (HoldChanged, AlreadyPosted):
-            continue  # settled by its usage record meanwhile
-        except SubaccountRemoved:
-            skipped += 1
-            log.warning("hold of a removed sub-account left held",
-                        extra={"agency_id": hold.agency_id, "subaccount_id": hold.subaccount_id,
-                               "call_id": hold.call_id})
-        except DomainError:
-            failed += 1
-    return {"released": released, "failed": failed, "skipped": skipped}
+def _release_expired(hold: CallHold, as_of: datetime) -> str:
+    try:
+        release_hold(hold, as_of, f"hold of call {hold.call_id} expired")
+    except (HoldChanged, AlreadyPosted):
+        return "settled"  # by its usage record meanwhile
+    except SubaccountRemoved:
+        logger.warning("hold of a removed sub-account left held",
+                       extra={"agency_id": hold.agency_id, "subaccount_id": hold.subaccount_id,
+                              "call_id": hold.call_id})
+        return SKIPPED
+    return SUCCEEDED
+
+
+def call_holds_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
+    """``call-holds``: give back the seconds of holds whose call never reported (GSI2, due
+    ones only); past the ``deadline`` the rest stays due for the next run."""
+    return run_sweep("call-holds", as_of, holds.due(as_of), _release_expired,
+                     deadline=deadline)

@@ -120,24 +120,3 @@ def agency_days(agency_id: str, start: date, end: date) -> list[DayCounters]:
             DailyStats.GSI1SK.between(start.isoformat(), after_end))
         if isinstance(row, DailyStats)
     ]
-
-
-def read_days(agency_id: str, subaccount_id: str, start: date, end: date) -> list[DailyStats]:
-    """Day rows of a sub-account from ``start`` to ``end`` inclusive: one Query (paged)."""
-    return list(
-        DailyStats.query(
-            keys.stats_pk(agency_id, subaccount_id),
-            DailyStats.SK.between(keys.stats_sk(start.isoformat()), keys.stats_sk(end.isoformat())),
-        )
-    )
-
-
-def read_agency_days(agency_id: str, start: date, end: date) -> list[DailyStats]:
-    """Day rows of every sub-account of the agency from ``start`` to ``end`` inclusive."""
-    after_end = (end + timedelta(days=1)).isoformat()
-    return [
-        row for row in DailyStats.lookup_index.query(
-            keys.stats_by_day_pk(agency_id),
-            DailyStats.GSI1SK.between(start.isoformat(), after_end))
-        if isinstance(row, DailyStats)
-    ]
