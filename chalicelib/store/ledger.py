@@ -5,6 +5,12 @@ transaction record (``attribute_not_exists``: an id is never reused), one entry 
 and one ``ADD`` per touched balance row (``balance >= debit`` on accounts that may not go
 negative), plus any extra ops of the caller (counters, status changes, markers). Entries and
 balances can therefore never disagree, whatever crashes or races.
+
+``batch_ops`` does the same for several transactions written by one ``TransactWriteItems``
+(a batch of usage records): each keeps its own record and entries, and every balance row
+they touch gets ONE update carrying the sum of their changes (a transaction may not touch an
+item twice), guarded so that applying them one after the other never takes a wallet below
+zero.
 """
 
 from __future__ import annotations
@@ -194,6 +200,31 @@ def post_ops(tx: LedgerTransaction, *, at: datetime | None = None,
     return [_record_op(tx, moment),
             *_balance_ops(tx.agency_id, [tx], expected_versions or {}, stale_error),
             *_entry_ops(tx, moment)]
+
+
+@dataclass(frozen=True)
+class BatchOps:
+    """The ops posting several transactions at once: ``records`` (transaction id → the op of
+    its record, whose failed condition means that id was posted before) and ``ops`` (every
+    op, those records included)."""
+
+    records: dict[str, Op]
+    ops: list[Op]
+
+
+def batch_ops(agency_id: str, txs: Sequence[LedgerTransaction], *, at: datetime,
+              expected_versions: dict[tuple[str, str], int] | None = None,
+              stale_error: DomainError | None = None) -> BatchOps:
+    """Post ``txs`` (of one agency, in this order) in one ``TransactWriteItems``.
+
+    Each transaction has its record and entries; each balance row gets one update adding the
+    sum of their changes, its version growing by the number of transactions that changed it
+    (as if they had been posted one by one), guarded as ``post_ops`` guards one.
+    """
+    records = {tx.transaction_id: _record_op(tx, at) for tx in txs}
+    ops = [op for tx in txs for op in (records[tx.transaction_id], *_entry_ops(tx, at))]
+    ops += _balance_ops(agency_id, txs, expected_versions or {}, stale_error)
+    return BatchOps(records, ops)
 
 
 def unchanged(agency_id: str, account: str, asset: str, version: int,

@@ -131,3 +131,44 @@ class TestReads:
         with pytest.raises(MalformedRequest):
             ledger.newest_entries(AGENCY, wallet("sub_1"), start=None, end=None, limit=1,
                                   cursor=cursor)
+
+
+def refund(tx_id: str, seconds: int, *, sid: str = "sub_1") -> LedgerTransaction:
+    return LedgerTransaction(agency_id=AGENCY, transaction_id=tx_id, code="usage",
+                             postings=transfer(usage_sink(sid), wallet(sid), "basic_minutes",
+                                               seconds), subaccount_id=sid)
+
+
+class TestBatchOps:
+    def test_several_transactions_one_update_per_row_as_if_posted_one_by_one(self, table
+                                                                               ) -> None:
+        ledger.post(grant("tx-0", 100))
+        batch = ledger.batch_ops(AGENCY, [spend("tx-1", 30), spend("tx-2", 50)], at=AT)
+        assert set(batch.records) == {"tx-1", "tx-2"}
+        commit(batch.ops)
+        assert basic() == ledger.BalanceView(wallet("sub_1"), "basic_minutes", 20, 3)
+        assert ledger.balance(AGENCY, usage_sink("sub_1"), "basic_minutes").balance == 80
+        assert ledger.transaction(AGENCY, "tx-2") is not None
+
+    def test_the_guard_asks_for_the_deepest_running_debit_not_the_net(self, table) -> None:
+        ledger.post(grant("tx-0", 8))
+        # -8, then +5, then -6: never below zero from 9 seconds on, though the net is -9
+        txs = [spend("tx-1", 8), refund("tx-2", 5), spend("tx-3", 6)]
+        with pytest.raises(InsufficientBalance):
+            commit(ledger.batch_ops(AGENCY, txs, at=AT).ops)
+        ledger.post(grant("tx-4", 1))
+        commit(ledger.batch_ops(AGENCY, txs, at=AT).ops)
+        assert basic().balance == 0
+
+    def test_a_refusal_names_every_transaction_posted_before(self, table) -> None:
+        from chalicelib.store.transact import ConditionsFailed
+
+        ledger.post(grant("tx-0", 100))
+        ledger.post(spend("tx-1", 1))
+        ledger.post(spend("tx-3", 1))
+        batch = ledger.batch_ops(AGENCY, [spend(f"tx-{n}", 1) for n in (1, 2, 3)], at=AT)
+        with pytest.raises(ConditionsFailed) as refused:
+            commit(batch.ops, every_refusal=True)
+        assert {id(op) for op in refused.value.ops} == {id(batch.records["tx-1"]),
+                                                        id(batch.records["tx-3"])}
+        assert basic().balance == 98
