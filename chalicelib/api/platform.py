@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalice.app import Blueprint
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from chalicelib.api.http import RequestContext, route
 from chalicelib.api.models import CreateAgencyBody, DecimalInput, StrictBody
@@ -19,9 +19,12 @@ from chalicelib.api.render import (
     render_subaccount,
     render_user,
 )
+from chalicelib.api.wallets import iso_second, render_amount
 from chalicelib.domain.errors import NotFound, ValidationFailed
-from chalicelib.services import agencies, email
+from chalicelib.services import agencies, email, usage
 from chalicelib.services.ports import ports
+from chalicelib.services.usage import CallAuthorization, UsageBatch
+from chalicelib.services.wallets import Adjustment, adjust_balance
 
 bp = Blueprint(__name__)
 
@@ -122,13 +125,46 @@ class UsageBody(StrictBody):
     records: list[dict[str, Any]] = Field(min_length=1, max_length=100)
 
 
+class UsageErrorOut(BaseModel):
+    """Why a record was rejected (the error envelope's fields)."""
+
+    code: str
+    message: str
+    details: Any
+
+
+class UsageResultOut(BaseModel):
+    """One record's result: figures when ``recorded``, the error when ``rejected``."""
+
+    call_id: Any  # as sent
+    status: str  # recorded | duplicate | rejected
+    debited_seconds: int | None = None
+    shortfall_seconds: int | None = None
+    error: UsageErrorOut | None = None
+
+
+class UsageOut(BaseModel):
+    """One result per record, in order, and how many of each."""
+
+    results: list[UsageResultOut]
+    recorded: int
+    duplicate: int
+    rejected: int
+
+
+def render_usage(batch: UsageBatch) -> dict[str, Any]:
+    """A batch's results as ``UsageOut``."""
+    return {"results": [dict(result) for result in batch["results"]],
+            "recorded": batch["recorded"], "duplicate": batch["duplicate"],
+            "rejected": batch["rejected"]}
+
+
 @route(bp, "/v1/platform/usage", "POST", auth="platform", body=UsageBody,
-       summary="Ingest finished calls (at most 100), idempotent per call_id")
+       summary="Ingest finished calls (at most 100), idempotent per call_id",
+       response=UsageOut)
 def ingest_usage(ctx: RequestContext) -> dict[str, Any]:
     """Per-record results: recorded, duplicate or rejected (with the reason)."""
-    from chalicelib.services.usage import ingest_usage as ingest
-
-    return ingest(ctx.body.records)
+    return render_usage(usage.ingest_usage(ctx.body.records))
 
 
 class AdjustmentBody(StrictBody):
@@ -140,16 +176,64 @@ class AdjustmentBody(StrictBody):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class AdjustmentPostingOut(BaseModel):
+    """One leg of a ledger transaction."""
+
+    account: str
+    asset: str
+    amount: str
+    amount_units: int
+
+
+class AdjustmentOut(BaseModel):
+    """The posted transaction, with the adjustment's asset, signed amount and reason."""
+
+    id: str
+    code: str
+    subaccount_id: str | None
+    memo: str
+    metadata: dict[str, Any]
+    postings: list[AdjustmentPostingOut]
+    created_at: str
+    asset: str
+    amount: str
+    amount_units: int
+    reason: str
+
+
+def render_adjustment(adjustment: Adjustment) -> dict[str, Any]:
+    """An adjustment as ``AdjustmentOut``."""
+    record = adjustment["transaction"]
+    asset, units = adjustment["asset"], adjustment["amount_units"]
+    return {
+        "id": record.transaction_id,
+        "code": record.code,
+        "subaccount_id": record.subaccount_id,
+        "memo": record.memo,
+        "metadata": record.metadata or {},
+        "postings": [
+            {"account": account, "asset": posted, "amount": render_amount(posted, amount),
+             "amount_units": amount}
+            for account, posted, amount in record.postings
+        ],
+        "created_at": iso_second(record.created_at),
+        "asset": asset,
+        "amount": render_amount(asset, units),
+        "amount_units": units,
+        "reason": adjustment["reason"],
+    }
+
+
 @route(bp, "/v1/platform/adjustments", "POST", auth="platform", status=201,
        body=AdjustmentBody, idempotent=True,
-       summary="Grant or correct a balance against platform supply")
+       summary="Grant or correct a balance against platform supply", response=AdjustmentOut,
+       errors={404: ("not_found",),
+               409: ("insufficient_balance", "already_posted", "concurrent_update")})
 def create_adjustment(ctx: RequestContext) -> dict[str, Any]:
     """A signed adjustment as a ledger transaction; never below zero."""
-    from chalicelib.services.wallets import adjust_balance
-
     body: AdjustmentBody = ctx.body
-    return adjust_balance(body.subaccount_id, body.asset, body.amount, body.reason,
-                          ctx.idempotency_key)
+    return render_adjustment(adjust_balance(body.subaccount_id, body.asset, body.amount,
+                                            body.reason, ctx.idempotency_key))
 
 
 class AuthorizeCallBody(StrictBody):
@@ -161,11 +245,38 @@ class AuthorizeCallBody(StrictBody):
     hold_seconds: int | None = Field(default=None, ge=1, le=86_400, strict=True)
 
 
+class CallHoldOut(BaseModel):
+    """The seconds reserved for the call, until ``expires_at``."""
+
+    call_id: str
+    seconds: int
+    expires_at: str
+
+
+class CallAuthorizationOut(BaseModel):
+    """``{allowed, reason, available_seconds}``, and ``hold`` when one was placed."""
+
+    allowed: bool
+    reason: str  # ok | subaccount_suspended | insufficient_balance
+    available_seconds: int
+    hold: CallHoldOut | None = None
+
+
+def render_authorization(answer: CallAuthorization) -> dict[str, Any]:
+    """An authorization as ``CallAuthorizationOut`` (no ``hold`` key without a hold)."""
+    body: dict[str, Any] = {"allowed": answer.allowed, "reason": answer.reason,
+                            "available_seconds": answer.available_seconds}
+    if answer.hold is not None:
+        body["hold"] = {"call_id": answer.hold.call_id, "seconds": answer.hold.seconds,
+                        "expires_at": iso_second(answer.hold.hold_until)}
+    return body
+
+
 @route(bp, "/v1/platform/calls/authorize", "POST", auth="platform", body=AuthorizeCallBody,
-       summary="May this sub-account start a call now?")
+       summary="May this sub-account start a call now?", response=CallAuthorizationOut,
+       errors={404: ("not_found",), 409: ("call_id_conflict", "concurrent_update")})
 def authorize_call(ctx: RequestContext) -> dict[str, Any]:
     """``{allowed, reason, available_seconds}``: refused when suspended or empty."""
-    from chalicelib.services.usage import authorize_call as authorize
-
     body: AuthorizeCallBody = ctx.body
-    return authorize(body.subaccount_id, body.tier, body.call_id, body.hold_seconds)
+    return render_authorization(usage.authorize_call(body.subaccount_id, body.tier,
+                                                     body.call_id, body.hold_seconds))

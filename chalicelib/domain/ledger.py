@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.errors import ValidationFailed
+from chalicelib.domain.money import parse_minutes, parse_whole_number
+
 
 class Asset(StrEnum):
     """Ledgers, each with its fixed integer scale."""
@@ -171,3 +174,13 @@ class LedgerTransaction:
 def transfer(account_from: str, account_to: str, asset: str, amount: int) -> tuple[Posting, ...]:
     """The two postings of moving ``amount`` from one account to another."""
     return (Posting(account_from, asset, -amount), Posting(account_to, asset, amount))
+
+
+def parse_wallet_amount(asset: str, amount: object, *, signed: bool) -> int:
+    """An input amount in the asset's integer unit (seconds for minutes, units for KP)."""
+    if asset in MINUTE_ASSETS:
+        return parse_minutes(amount, "amount", signed=signed)
+    if asset == Asset.KP_CREDITS:
+        return parse_whole_number(amount, "amount", signed=signed)
+    raise ValidationFailed(f"asset must be one of {', '.join(WALLET_ASSETS)}",
+                           details={"field": "asset"})

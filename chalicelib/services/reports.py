@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
-from chalicelib.domain.errors import ValidationFailed
 from chalicelib.domain.ledger import usage_sink, wallet
 from chalicelib.domain.plans import TIERS, asset_of_tier
 from chalicelib.domain.reporting import (
@@ -31,7 +30,6 @@ from chalicelib.domain.reporting import (
     SubaccountFacts,
     SubaccountReport,
     build_report,
-    counters_of,
     had_activity,
     parse_date_range,
     sum_counters,
@@ -39,25 +37,19 @@ from chalicelib.domain.reporting import (
 from chalicelib.domain.roles import Action, Principal, can_see
 from chalicelib.domain.timezones import local_date
 from chalicelib.services.access import load_subaccount, ref_of
-from chalicelib.store import keys
+from chalicelib.services.ports import now
+from chalicelib.store import ledger, stats
 from chalicelib.store.accounts import Subaccount, subaccounts_of
-from chalicelib.store.base import utcnow
-from chalicelib.store.ledger import read_many_balances
-from chalicelib.store.stats import DailyStats, read_agency_days, read_days
 
 
 def _today(timezone: str) -> date:
-    return local_date(utcnow(), timezone)
-
-
-def _day_of(row: DailyStats) -> date:
-    return date.fromisoformat(row.SK.removeprefix(keys.stats_sk("")))
+    return local_date(now(), timezone)
 
 
 def counters_by_day(agency_id: str, subaccount_id: str, span: DateRange) -> dict[date, Counters]:
     """One sub-account's counter rows inside ``span``, by day: exactly one Query."""
-    return {_day_of(row): counters_of(row.attribute_values)
-            for row in read_days(agency_id, subaccount_id, span.start, span.end)}
+    return {row.day: row.counters
+            for row in stats.days_of(agency_id, subaccount_id, span.start, span.end)}
 
 
 def agency_counters_by_day(agency_id: str, span: DateRange
@@ -65,16 +57,15 @@ def agency_counters_by_day(agency_id: str, span: DateRange
     """Every sub-account's counter rows inside ``span`` (sub-account → day → counters): one
     Query of the agency-by-date index, however many sub-accounts there are."""
     result: dict[str, dict[date, Counters]] = {}
-    for row in read_agency_days(agency_id, span.start, span.end):
-        sid = row.subaccount_id or row.PK.removeprefix(keys.stats_pk(agency_id, ""))
-        result.setdefault(sid, {})[_day_of(row)] = counters_of(row.attribute_values)
+    for row in stats.agency_days(agency_id, span.start, span.end):
+        result.setdefault(row.subaccount_id, {})[row.day] = row.counters
     return result
 
 
 def wallet_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     """Minute balances now (tier → seconds) of each sub-account: BatchGetItem, no Query each."""
-    rows = read_many_balances(agency_id, [wallet(sid) for sid in subaccount_ids],
-                              [asset_of_tier(tier) for tier in TIERS])
+    rows = ledger.balances(agency_id, [wallet(sid) for sid in subaccount_ids],
+                           [asset_of_tier(tier) for tier in TIERS])
     return {sid: {tier: rows[wallet(sid)][asset_of_tier(tier)].balance for tier in TIERS}
             for sid in subaccount_ids}
 
@@ -134,18 +125,6 @@ def subaccounts_report(principal: Principal, raw_from: str | None, raw_to: str |
     return span, _reports(subs, span, today or _today(span.timezone), include_daily, counters)
 
 
-def parse_flag(raw: str | None, field_name: str, default: bool) -> bool:
-    """A boolean query value: ``true/false/1/0`` (absent → ``default``)."""
-    if raw is None:
-        return default
-    value = raw.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise ValidationFailed(f"{field_name} must be true or false", details={"field": field_name})
-
-
 def agency_subaccount_ids(agency_id: str) -> list[str]:
     """Every sub-account the agency ever had, removed ones included: one Query."""
     return [sub.subaccount_id for sub in subaccounts_of(agency_id)]
@@ -156,13 +135,26 @@ def lifetime_used_seconds(agency_id: str, subaccount_ids: Sequence[str]) -> dict
     usage-sink accounts (every debited call second lands there, nothing else does), read
     with BatchGetItem. No counter row that every call of the agency rewrites."""
     sinks = [usage_sink(sid) for sid in subaccount_ids]
-    rows = read_many_balances(agency_id, sinks, [asset_of_tier(tier) for tier in TIERS])
+    rows = ledger.balances(agency_id, sinks, [asset_of_tier(tier) for tier in TIERS])
     return {tier: sum(rows[sink][asset_of_tier(tier)].balance for sink in sinks)
             for tier in TIERS}
 
 
+class UsageTotals(TypedDict):
+    """An agency's figures over a range, as integers."""
+
+    total_used_seconds: dict[str, int]  # tier → seconds
+    profit_micros: int
+    purchases_micros: int
+    spent_micros: int
+    refunds_micros: int
+    calls_total: int
+    shortfall_seconds: int
+    subaccounts: int
+
+
 def agency_usage_totals(agency_id: str, start: date, end: date,
-                        subaccount_ids: Sequence[str] | None = None) -> dict[str, Any]:
+                        subaccount_ids: Sequence[str] | None = None) -> UsageTotals:
     """Figures of the whole agency from ``start`` to ``end`` inclusive (its local dates).
 
     Sums every sub-account the agency ever had, removed ones included (their usage and
@@ -182,13 +174,13 @@ def agency_usage_totals(agency_id: str, start: date, end: date,
         for sid in sids
         for counters in by_subaccount.get(sid, {}).values()
     )
-    return {
-        "total_used_seconds": {tier: total[f"used_{tier}_seconds"] for tier in TIERS},
-        "profit_micros": total["profit_micros"],
-        "purchases_micros": total["purchases_micros"],
-        "spent_micros": total["spent_micros"],
-        "refunds_micros": total["refunds_micros"],
-        "calls_total": total["calls_total"],
-        "shortfall_seconds": total["shortfall_seconds"],
-        "subaccounts": len(sids),
-    }
+    return UsageTotals(
+        total_used_seconds={tier: total[f"used_{tier}_seconds"] for tier in TIERS},
+        profit_micros=total["profit_micros"],
+        purchases_micros=total["purchases_micros"],
+        spent_micros=total["spent_micros"],
+        refunds_micros=total["refunds_micros"],
+        calls_total=total["calls_total"],
+        shortfall_seconds=total["shortfall_seconds"],
+        subaccounts=len(sids),
+    )

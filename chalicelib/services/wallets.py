@@ -3,149 +3,119 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.ledger import (
-    MINUTE_ASSETS,
-    WALLET_ASSETS,
     Asset,
     Code,
     LedgerTransaction,
+    parse_wallet_amount,
     supply,
     transfer,
     wallet,
 )
-from chalicelib.domain.money import (
-    minutes_cost,
-    parse_minutes,
-    parse_whole_number,
-    render_minutes,
-    render_usd,
-)
-from chalicelib.domain.plans import tier_of_asset
-from chalicelib.store import keys
-from chalicelib.store.accounts import Subaccount, SubaccountPointer
-from chalicelib.store.base import utcnow
-from chalicelib.store.ledger import (
-    BalanceView,
-    get_transaction,
-    post_transaction,
-    read_balances,
-)
-from chalicelib.store.pagination import decode_cursor, encode_cursor
-from chalicelib.store.transact import check
+from chalicelib.domain.money import minutes_cost, render_minutes, render_usd
+from chalicelib.services.access import get_subaccount
+from chalicelib.services.ports import now
+from chalicelib.store import ledger, subaccount_guards
+from chalicelib.store.accounts import Subaccount
+from chalicelib.store.ledger import BalanceView, LedgerEntry, LedgerTransactionRecord
+
+
+@dataclass(frozen=True)
+class Wallet:
+    """A sub-account's holdings now (seconds per tier, KP credits) and its prices."""
+
+    subaccount_id: str
+    basic_seconds: int
+    premium_seconds: int
+    kp_credits: int
+    price_basic: int  # micro-USD per minute
+    price_premium: int
+
+    @property
+    def value_micros(self) -> int:
+        """What the minutes are worth at the sub-account's own prices (SPEC wallet value)."""
+        return (minutes_cost(self.basic_seconds, self.price_basic)
+                + minutes_cost(self.premium_seconds, self.price_premium))
+
+
+def wallet_of(sub: Subaccount, balances: dict[str, BalanceView] | None = None) -> Wallet:
+    """The sub-account's wallet: its balance rows (one Query unless ``balances`` were read
+    already, say for a whole page of sub-accounts)."""
+    if balances is None:
+        balances = ledger.balances_of(sub.agency_id, wallet(sub.subaccount_id))
+
+    def held(asset: str) -> int:
+        return balances[asset].balance if asset in balances else 0
+
+    return Wallet(subaccount_id=sub.subaccount_id, basic_seconds=held(Asset.BASIC_MINUTES),
+                  premium_seconds=held(Asset.PREMIUM_MINUTES),
+                  kp_credits=held(Asset.KP_CREDITS), price_basic=sub.price_basic,
+                  price_premium=sub.price_premium)
 
 
 def wallet_view(sub: Subaccount, balances: dict[str, BalanceView] | None = None
                 ) -> dict[str, Any]:
-    """SPEC wallet: minutes (display) and exact seconds, KP credits, USD value, prices."""
-    if balances is None:
-        balances = read_balances(sub.agency_id, wallet(sub.subaccount_id))
-    basic = balances[Asset.BASIC_MINUTES].balance if Asset.BASIC_MINUTES in balances else 0
-    premium = balances[Asset.PREMIUM_MINUTES].balance if Asset.PREMIUM_MINUTES in balances else 0
-    kp = balances[Asset.KP_CREDITS].balance if Asset.KP_CREDITS in balances else 0
-    value = minutes_cost(basic, sub.price_basic) + minutes_cost(premium, sub.price_premium)
+    """The wallet as JSON, for ``services.subaccounts`` until it renders wallets in its api
+    module (``api.wallets.render_wallet(wallet_of(...))``); then this goes (issue 19)."""
+    held = wallet_of(sub, balances)
     return {
-        "subaccount_id": sub.subaccount_id,
-        "basic_minutes": render_minutes(basic),
-        "premium_minutes": render_minutes(premium),
-        "basic_seconds": basic,
-        "premium_seconds": premium,
-        "kp_credits": kp,
-        "wallet_balance_usd": render_usd(value),
-        "prices": {"basic": render_usd(sub.price_basic), "premium": render_usd(sub.price_premium)},
+        "subaccount_id": held.subaccount_id,
+        "basic_minutes": render_minutes(held.basic_seconds),
+        "premium_minutes": render_minutes(held.premium_seconds),
+        "basic_seconds": held.basic_seconds,
+        "premium_seconds": held.premium_seconds,
+        "kp_credits": held.kp_credits,
+        "wallet_balance_usd": render_usd(held.value_micros),
+        "prices": {"basic": render_usd(held.price_basic),
+                   "premium": render_usd(held.price_premium)},
     }
 
 
-def render_amount(asset: str, amount: int) -> str:
-    """An amount in its asset's display unit (minutes, credits, USD)."""
-    if asset in MINUTE_ASSETS:
-        return render_minutes(amount)
-    if asset == Asset.USD:
-        return render_usd(amount)
-    return str(amount)
+@dataclass(frozen=True)
+class ActivityPage:
+    """One page of a wallet's ledger entries, newest first."""
+
+    entries: list[LedgerEntry]
+    next_cursor: str | None
 
 
 def activity(sub: Subaccount, start: date | None, end: date | None, limit: int,
-             cursor: str | None) -> dict[str, Any]:
+             cursor: str | None) -> ActivityPage:
     """Ledger entries of the sub-account's wallet, newest first, within [start, end]."""
     if start and end and end < start:
         raise ValidationFailed("to is before from", details={"field": "to"})
-    low = keys.ENTRY_PREFIX + (start.isoformat() if start else "")
-    high = keys.ENTRY_PREFIX + (end.isoformat() + "T~" if end else "~")
-    account = wallet(sub.subaccount_id)
-    start_key = decode_cursor(cursor, keys.account_pk(sub.agency_id, account))
-    from chalicelib.store.ledger import LedgerEntry
-
-    query = LedgerEntry.query(
-        keys.account_pk(sub.agency_id, account),
-        LedgerEntry.SK.between(low, high),
-        scan_index_forward=False,
-        limit=limit,
-        last_evaluated_key=start_key,
-    )
-    entries = [
-        {
-            "transaction_id": entry.transaction_id,
-            "code": entry.code,
-            "asset": entry.asset,
-            "amount": render_amount(entry.asset, entry.amount),
-            "amount_units": entry.amount,
-            "memo": entry.memo,
-            "created_at": entry.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
-        for entry in query
-    ]
-    return {"entries": entries, "next_cursor": encode_cursor(query.last_evaluated_key)}
+    entries, next_cursor = ledger.newest_entries(
+        sub.agency_id, wallet(sub.subaccount_id), start=start, end=end, limit=limit,
+        cursor=cursor)
+    return ActivityPage(entries, next_cursor)
 
 
 def resolve_subaccount(subaccount_id: str) -> Subaccount:
     """A live sub-account from its bare id (platform routes): pointer, then the item."""
-    from chalicelib.services.access import get_subaccount
-
     if not isinstance(subaccount_id, str) or not 1 <= len(subaccount_id) <= 64:
         raise NotFound("subaccount not found")
-    try:
-        pointer = SubaccountPointer.get(keys.subaccount_pointer_pk(subaccount_id), "SUBID")
-    except SubaccountPointer.DoesNotExist:
-        raise NotFound("subaccount not found") from None
-    return get_subaccount(pointer.agency_id, subaccount_id)
+    agency_id = subaccount_guards.owner_of(subaccount_id)
+    if agency_id is None:
+        raise NotFound("subaccount not found")
+    return get_subaccount(agency_id, subaccount_id)
 
 
-def parse_wallet_amount(asset: str, amount: object, *, signed: bool) -> int:
-    """An input amount in the asset's integer unit (seconds for minutes, units for KP)."""
-    if asset in MINUTE_ASSETS:
-        return parse_minutes(amount, "amount", signed=signed)
-    if asset == Asset.KP_CREDITS:
-        return parse_whole_number(amount, "amount", signed=signed)
-    raise ValidationFailed(f"asset must be one of {', '.join(WALLET_ASSETS)}",
-                           details={"field": "asset"})
+class Adjustment(TypedDict):
+    """A posted platform adjustment (a mapping: callers read it by key)."""
 
-
-def render_transaction(agency_id: str, transaction_id: str) -> dict[str, Any]:
-    """A posted ledger transaction as the API shows it."""
-    record = get_transaction(agency_id, transaction_id)
-    if record is None:
-        raise NotFound("transaction not found")
-    return {
-        "id": record.transaction_id,
-        "code": record.code,
-        "subaccount_id": record.subaccount_id,
-        "memo": record.memo,
-        "metadata": record.metadata or {},
-        "postings": [
-            {"account": account, "asset": asset, "amount": render_amount(asset, amount),
-             "amount_units": amount}
-            for account, asset, amount in record.postings
-        ],
-        "created_at": record.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    transaction: LedgerTransactionRecord
+    asset: str
+    amount_units: int  # signed, in the asset's unit
+    reason: str
 
 
 def adjust_balance(subaccount_id: str, asset: str, amount: object, reason: str,
-                   idempotency_key: str | None, now: datetime | None = None) -> dict[str, Any]:
+                   idempotency_key: str | None, at: datetime | None = None) -> Adjustment:
     """Platform grant (positive) or correction (negative) against platform supply.
 
     Never takes the wallet below zero (409 ``insufficient_balance``). With an
@@ -155,14 +125,12 @@ def adjust_balance(subaccount_id: str, asset: str, amount: object, reason: str,
     units = parse_wallet_amount(asset, amount, signed=True)
     if units == 0:
         raise ValidationFailed("amount must not be zero", details={"field": "amount"})
-    if asset in MINUTE_ASSETS:
-        tier_of_asset(asset)
     transaction_id = (f"adjustment:{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key).hex}"
                       if idempotency_key else f"adjustment:{uuid.uuid4().hex}")
     source, target = supply(sub.subaccount_id), wallet(sub.subaccount_id)
     postings = transfer(source, target, asset, units) if units > 0 else transfer(
         target, source, asset, -units)
-    post_transaction(
+    record = ledger.post(
         LedgerTransaction(
             agency_id=sub.agency_id,
             transaction_id=transaction_id,
@@ -173,11 +141,8 @@ def adjust_balance(subaccount_id: str, asset: str, amount: object, reason: str,
             metadata={"reason": reason},
         ),
         # the sub-account may have been removed since it was read: never credit a removed one
-        also=[check(Subaccount(keys.agency_pk(sub.agency_id),
-                               keys.subaccount_sk(sub.subaccount_id)),
-                    Subaccount.status.is_in("active", "suspended"),
-                    NotFound("subaccount not found"))],
-        now=now or utcnow(),
+        also=[subaccount_guards.still_live(sub.agency_id, sub.subaccount_id,
+                                           NotFound("subaccount not found"))],
+        at=at or now(),
     )
-    return {**render_transaction(sub.agency_id, transaction_id), "asset": asset,
-            "amount": render_amount(asset, units), "amount_units": units, "reason": reason}
+    return Adjustment(transaction=record, asset=asset, amount_units=units, reason=reason)

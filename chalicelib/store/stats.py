@@ -1,4 +1,5 @@
-"""Pre-aggregated daily counters per sub-account, written with each money or call event.
+"""The daily counters repository: per sub-account and date, written with each money or call
+event.
 
 Reports read these rows instead of scanning entries: one sub-account's range is one Query of
 its partition; every sub-account's range at once is one Query (paged) of GSI1, where each row
@@ -9,11 +10,12 @@ items"); the agency-wide GSI1 partition is an index, not a row that transactions
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from pynamodb.attributes import UnicodeAttribute
 
-from chalicelib.domain.reporting import REPORT_COUNTERS
+from chalicelib.domain.reporting import REPORT_COUNTERS, Counters, counters_of
 from chalicelib.domain.timezones import local_date
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem
@@ -52,8 +54,17 @@ class DailyStats(TableItem, discriminator="DailyStats"):
     moved_out_seconds = IntegerAttribute(default=0)
 
 
-def stats_op(agency_id: str, subaccount_id: str, at: datetime, timezone: str | None,
-             **increments: int) -> Op:
+@dataclass(frozen=True)
+class DayCounters:
+    """The counters of one sub-account on one (local) date, as read."""
+
+    subaccount_id: str
+    day: date
+    counters: Counters
+
+
+def count(agency_id: str, subaccount_id: str, at: datetime, timezone: str | None,
+          **increments: int) -> Op:
     """An op adding ``increments`` (counter name → int) to a sub-account's day row.
 
     The row is the local date of ``at`` in the agency's ``timezone`` (its setting when the
@@ -76,17 +87,26 @@ def stats_op(agency_id: str, subaccount_id: str, at: datetime, timezone: str | N
     )
 
 
-def read_days(agency_id: str, subaccount_id: str, start: date, end: date) -> list[DailyStats]:
+#: The name other areas use until they move (issue 19).
+stats_op = count
+
+
+def _read(agency_id: str, row: DailyStats) -> DayCounters:
+    return DayCounters(
+        subaccount_id=row.subaccount_id or row.PK.removeprefix(keys.stats_pk(agency_id, "")),
+        day=date.fromisoformat(row.SK.removeprefix(keys.stats_sk(""))),
+        counters=counters_of(row.attribute_values))
+
+
+def days_of(agency_id: str, subaccount_id: str, start: date, end: date) -> list[DayCounters]:
     """Day rows of a sub-account from ``start`` to ``end`` inclusive: one Query (paged)."""
-    return list(
-        DailyStats.query(
-            keys.stats_pk(agency_id, subaccount_id),
-            DailyStats.SK.between(keys.stats_sk(start.isoformat()), keys.stats_sk(end.isoformat())),
-        )
-    )
+    return [_read(agency_id, row) for row in DailyStats.query(
+        keys.stats_pk(agency_id, subaccount_id),
+        DailyStats.SK.between(keys.stats_sk(start.isoformat()), keys.stats_sk(end.isoformat())),
+    )]
 
 
-def read_agency_days(agency_id: str, start: date, end: date) -> list[DailyStats]:
+def agency_days(agency_id: str, start: date, end: date) -> list[DayCounters]:
     """Day rows of every sub-account of the agency (removed ones included) from ``start`` to
     ``end`` inclusive: one Query of GSI1 (paged), whatever the number of sub-accounts.
 
@@ -95,7 +115,7 @@ def read_agency_days(agency_id: str, start: date, end: date) -> list[DailyStats]
     """
     after_end = (end + timedelta(days=1)).isoformat()  # sort keys are ``<date>#<sid>``
     return [
-        row for row in DailyStats.lookup_index.query(
+        _read(agency_id, row) for row in DailyStats.lookup_index.query(
             keys.stats_by_day_pk(agency_id),
             DailyStats.GSI1SK.between(start.isoformat(), after_end))
         if isinstance(row, DailyStats)

@@ -40,8 +40,8 @@ from pynamodb.expressions.condition import Condition
 from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.store.base import StorageUnavailable, TableItem, connection
 
-__all__ = ["MAX_ATTEMPTS", "Op", "StorageUnavailable", "TransactionTokenMismatch", "check",
-           "commit", "delete", "save", "update"]
+__all__ = ["MAX_ATTEMPTS", "ConditionsFailed", "Op", "StorageUnavailable",
+           "TransactionTokenMismatch", "check", "commit", "delete", "save", "update"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,15 @@ class ConditionFailed(Exception):
         self.index = index
 
 
+class ConditionsFailed(Exception):
+    """``commit(..., every_refusal=True)``: every op whose condition failed (the ops given),
+    so that a batch can answer those and write the rest again."""
+
+    def __init__(self, ops: Sequence[Op]) -> None:
+        super().__init__(f"{len(ops)} condition(s) failed")
+        self.ops = list(ops)
+
+
 def _request_items(ops: Sequence[Op]) -> dict[str, list[dict[str, Any]]]:
     """The transaction's items in PynamoDB's wire shape, by kind (what ``TransactWrite``
     would send), built once so that every attempt sends the same request."""
@@ -145,13 +154,14 @@ def _backoff(attempt: int) -> float:
 
 
 def commit(ops: Sequence[Op], *, operation_id: str | None = None,
-           sleep: Callable[[float], None] = time.sleep) -> None:
+           sleep: Callable[[float], None] = time.sleep, every_refusal: bool = False) -> None:
     """Write ``ops`` in one ``TransactWriteItems``; all or nothing, applied at most once.
 
     ``operation_id`` names the operation (e.g. ``<agency>/<ledger transaction id>``); without
     one the token is unique to this call. Raises the ``on_condition_failed`` error of the
     first op whose condition failed, ``TransactionTokenMismatch`` on a reused token, and when
-    the retries (module docstring) run out ``Conflict`` or ``StorageUnavailable``.
+    the retries (module docstring) run out ``Conflict`` or ``StorageUnavailable``. With
+    ``every_refusal`` a failed condition raises ``ConditionsFailed`` naming every failed op.
     """
     if not ops:
         return
@@ -175,19 +185,23 @@ def commit(ops: Sequence[Op], *, operation_id: str | None = None,
         except StorageUnavailable as exc:  # throttled, failed, or the answer was lost
             last = exc
         except TransactWriteError as exc:
-            last = _refusal(exc, ops, token)
+            last = _refusal(exc, ops, token, every_refusal)
         except PynamoDBException as exc:
             raise StorageUnavailable("the database is unavailable") from exc
     raise last
 
 
-def _refusal(exc: TransactWriteError, ops: Sequence[Op], token: str) -> DomainError:
+def _refusal(exc: TransactWriteError, ops: Sequence[Op], token: str,
+             every_refusal: bool = False) -> DomainError:
     """The retryable error of a refused transaction; raises the ones not worth a retry."""
     if exc.cause_response_code == "IdempotentParameterMismatchException":
         log.error("ClientRequestToken %s was used before with another request", token)
         raise TransactionTokenMismatch(token) from exc
     reasons = exc.cancellation_reasons or []
     codes = [reason.code if reason else None for reason in reasons]
+    failed = [op for op, code in zip(ops, codes, strict=False) if code == "ConditionalCheckFailed"]
+    if every_refusal and failed:
+        raise ConditionsFailed(failed) from None
     for index, reason_code in enumerate(codes):
         if reason_code == "ConditionalCheckFailed":
             error = ops[index].on_condition_failed

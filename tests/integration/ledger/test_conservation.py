@@ -70,7 +70,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         for _ in range(2 if confirm_twice else 1):
             try:
-                confirm_move(self.principal, quote["quote_id"])
+                confirm_move(self.principal, quote.quote_id)
             except DomainError:
                 pass
 
@@ -104,7 +104,7 @@ class TestOneTransactionPerMoneyOperation:
         assert dynamodb_calls.calls["TransactWriteItems"] == 1
         quote = quote_move(principal, subs[0], subs[1], "premium_minutes", 10)
         dynamodb_calls.reset()
-        confirm_move(principal, quote["quote_id"])
+        confirm_move(principal, quote.quote_id)
         assert dynamodb_calls.calls["TransactWriteItems"] == 1
         assert dynamodb_calls.total - dynamodb_calls.calls["TransactWriteItems"] <= 3
         dynamodb_calls.reset()
@@ -138,7 +138,7 @@ class TestConcurrentOperations:
                     kind = rng.random()
                     if kind < 0.4:
                         quote = quote_move(principal, subs[a], subs[b], asset, rng.randint(1, 40))
-                        confirm_move(principal, quote["quote_id"])
+                        confirm_move(principal, quote.quote_id)
                     elif kind < 0.8:
                         ingest_usage([{"call_id": f"t{seed}-{n}", "subaccount_id": subs[a],
                                        "tier": rng.choice(["basic", "premium"]),

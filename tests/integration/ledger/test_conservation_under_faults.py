@@ -91,7 +91,7 @@ class TestConcurrentOperationsUnderFaults:
                 try:
                     if kind < 0.4:
                         quote = quote_move(principal, subs[a], subs[b], asset, rng.randint(1, 40))
-                        confirm_move(principal, quote["quote_id"])
+                        confirm_move(principal, quote.quote_id)
                     elif kind < 0.8:
                         record = {"call_id": f"t{seed}-{n}", "subaccount_id": subs[a],
                                   "tier": rng.choice(["basic", "premium"]),

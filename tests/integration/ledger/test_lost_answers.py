@@ -45,7 +45,7 @@ class TestLostAnswers:
         adjust_balance(subs[1], "kp_credits", 50, "seed", None)
         quote = quote_move(principal, subs[1], subs[2], "kp_credits", 20)
         lose_the_next_transaction_answer(dynamodb_faults)
-        confirm_move(principal, quote["quote_id"])
+        confirm_move(principal, quote.quote_id)
         assert dynamodb_faults.injected["lost_response"] == 1
         agency_id = principal.agency_id
         assert read_balance(agency_id, wallet(subs[1]), "kp_credits").balance == 30
