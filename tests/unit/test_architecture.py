@@ -27,14 +27,11 @@ LEFT: dict[str, int] = {
     "chalicelib/services/auth.py": 9,
     "chalicelib/services/auto_allocation.py": 36,
     "chalicelib/services/auto_recharge.py": 43,
-    "chalicelib/services/connect.py": 17,
-    "chalicelib/services/connect_events.py": 2,
     "chalicelib/services/identity.py": 82,
     "chalicelib/services/moves.py": 14,
     "chalicelib/services/notification_feed.py": 3,
     "chalicelib/services/notifications.py": 2,
     "chalicelib/services/payments.py": 46,
-    "chalicelib/services/payouts.py": 56,
     "chalicelib/services/plan_renewal.py": 21,
     "chalicelib/services/reports.py": 2,
     "chalicelib/services/resources.py": 31,
@@ -43,7 +40,6 @@ LEFT: dict[str, int] = {
     "chalicelib/services/usage.py": 32,
     "chalicelib/services/wallets.py": 11,
     "chalicelib/services/webhooks.py": 5,
-    "chalicelib/jobs/reconciliation.py": 3,
 }
 
 
