@@ -130,7 +130,7 @@ def unsent(limit: int) -> Iterator[Payout]:
 
 
 def created_between(start: datetime, end: datetime) -> list[Payout]:
-    """Payouts created in ``[start, end]`` (the due index's copies: sent and unsent alike)."""
+    """Payouts created in ``[start, end)`` (the due index's copies: sent and unsent alike)."""
     rows: list[Payout] = []
     for partition in (PAYOUT_RECORDS, UNSENT_TRANSFERS):
         rows += list(due_items_of(partition, Payout, lower_sk=sortable_time(start),
