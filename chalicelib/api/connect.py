@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.domain.money import render_minutes, render_usd
@@ -86,7 +86,13 @@ Minutes = Annotated[str, Field(pattern=r"^-?[0-9]+\.[0-9]{2}$", examples=["12.50
 ConnectStatusOut = Literal["not_connected", "initiating", "connected", "restricted"]
 
 
-class ConnectOut(BaseModel):
+class Out(BaseModel):
+    """An answer: exactly the fields listed (the document says so: no others)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectOut(Out):
     """The agency's Stripe Connect state (``not_connected`` before onboarding)."""
 
     status: ConnectStatusOut
@@ -100,7 +106,7 @@ class ConnectOut(BaseModel):
     bank_failure_code: str | None
 
 
-class OnboardingOut(BaseModel):
+class OnboardingOut(Out):
     """A fresh, single-use account link to the agency's (one) Express account."""
 
     url: str
@@ -109,13 +115,13 @@ class OnboardingOut(BaseModel):
     expires_at: int | None
 
 
-class LinkOut(BaseModel):
+class LinkOut(Out):
     """A short-lived Stripe Express dashboard login link."""
 
     url: str
 
 
-class PayoutOut(BaseModel):
+class PayoutOut(Out):
     """One transfer attempt of a cycle's profit payout."""
 
     id: str
@@ -129,14 +135,14 @@ class PayoutOut(BaseModel):
     created_at: str
 
 
-class PayoutPageOut(BaseModel):
+class PayoutPageOut(Out):
     """The agency's payouts, newest first."""
 
     payouts: list[PayoutOut]
     next_cursor: str | None
 
 
-class MinutesOut(BaseModel):
+class MinutesOut(Out):
     """Minutes by tier (display strings) next to the exact seconds."""
 
     basic: Minutes
@@ -146,7 +152,7 @@ class MinutesOut(BaseModel):
     premium_seconds: int
 
 
-class ActionNeededOut(BaseModel):
+class ActionNeededOut(Out):
     """Something the agency has to do; the fields after ``message`` appear only with the codes
     they concern."""
 
@@ -159,7 +165,7 @@ class ActionNeededOut(BaseModel):
     amount_usd: Usd | None = None
 
 
-class OverviewOut(BaseModel):
+class OverviewOut(Out):
     """The Monthly Overview card; dates are the agency's local dates."""
 
     period_start: date
