@@ -23,6 +23,8 @@ What localstripe 1.15.10 does differently from Stripe, and what this module does
   succeeds and the customer's default is kept. All fixed here.
 * Customers: ``invoice_settings[default_payment_method]`` is accepted without checking that the
   method is attached to that customer; Stripe refuses that, and so does this module.
+* Charges: listing accepts one ``created[gt]`` bound at most in localstripe; here every
+  ``created`` bound, ``customer`` and ``payment_intent`` filter as in Stripe.
 * Disputes: localstripe has none. Served here: ``GET /v1/disputes[/{id}]`` and
   ``POST /v1/disputes/{id}/close`` as Stripe answers them, and, since Stripe test mode opens
   disputes only through special cards, two test helpers in the style of ``/v1/test_helpers``:
@@ -177,6 +179,7 @@ class PaymentsExtension:
             web.post("/v1/payment_intents/{id}/confirm", self.confirm_payment_intent),
             web.post("/v1/refunds", self.create_refund),
             web.get("/v1/payment_intents", self.list_payment_intents),
+            web.get("/v1/charges", self.list_charges),
             web.get("/v1/payment_methods", self.list_payment_methods),
             web.post("/v1/payment_methods/{id}/attach", self.attach_payment_method),
             web.post("/v1/payment_methods/{id}/detach", self.detach_payment_method),
@@ -487,6 +490,36 @@ class PaymentsExtension:
                     and all(checks[op](created, bound) for op, bound in bounds.items()))
 
         return self.respond(200, list_response(intents, "/v1/payment_intents", query,
+                                               predicate=wanted))
+
+    async def list_charges(self, request: web.Request) -> web.Response:
+        """``GET /v1/charges`` as Stripe answers it: ``customer``, ``payment_intent`` and
+        ``created`` filters (every bound), newest first, ``limit`` per page and
+        ``starting_after``. localstripe accepts one ``created[gt]`` bound at most, so every one
+        of its charges is read (page by page) and filtered here."""
+        query = dict(request.query)
+        customer, intent = query.get("customer"), query.get("payment_intent")
+        bounds = {op: int(query[f"created[{op}]"]) for op in ("gt", "gte", "lt", "lte")
+                  if f"created[{op}]" in query}
+        checks = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__}
+        charges: list[JsonObject] = []
+        page: dict[str, Any] = {"limit": 100}
+        while True:
+            status, body = await self.call(request, "GET", "/v1/charges", page)
+            if status != 200:
+                return self.respond(status, body)
+            charges += body.get("data", [])
+            if not body.get("has_more") or not body.get("data"):
+                break
+            page = {"limit": 100, "starting_after": body["data"][-1]["id"]}
+
+        def wanted(charge: JsonObject) -> bool:
+            created = int(charge.get("created") or 0)
+            return ((customer is None or charge.get("customer") == customer)
+                    and (intent is None or charge.get("payment_intent") == intent)
+                    and all(checks[op](created, bound) for op, bound in bounds.items()))
+
+        return self.respond(200, list_response(charges, "/v1/charges", query,
                                                predicate=wanted))
 
     async def list_customer_payment_methods(self, request: web.Request) -> web.Response:

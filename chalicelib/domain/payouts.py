@@ -23,12 +23,61 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.errors import Conflict
 from chalicelib.domain.money import MICROS_PER_CENT
 
 #: USD 100 in micro-dollars: the least profit that is paid out (seed doc "USD$100").
 PAYOUT_THRESHOLD_MICROS = 100_000_000
 #: Daily retries of a refused transfer within one cycle, after the cycle's first attempt.
 MAX_TRANSFER_RETRIES = 3
+
+
+class ConnectNotConnected(Conflict):
+    """The action needs a connected Stripe account (e.g. the Express dashboard link)."""
+
+    code = "connect_not_connected"
+
+
+class ConnectAlreadyStarted(Conflict):
+    """Internal: a concurrent onboarding created the Connect item first."""
+
+    code = "connect_already_started"
+
+
+class StaleConnectEvent(Conflict):
+    """A newer ``account.updated`` was applied first (Stripe's retry of this one is a no-op)."""
+
+    code = "stale_event"
+
+
+class PayoutScheduleMissing(Conflict):
+    """A Connect change found no payout schedule to copy itself onto."""
+
+    code = "payout_schedule_missing"
+
+
+class PayoutAlreadyExists(Conflict):
+    """This cycle's payout was written before (a rerun, or a concurrent sweep)."""
+
+    code = "payout_already_exists"
+
+
+class ScheduleMoved(Conflict):
+    """Another sweep processed this cycle first."""
+
+    code = "payout_schedule_moved"
+
+
+class ProfitChanged(Conflict):
+    """The profit fell below the amount read (a refund landed mid-sweep); retried next run."""
+
+    code = "profit_changed"
+
+
+class PayoutStateChanged(Conflict):
+    """The payout is no longer in the state this update expects (already settled)."""
+
+    code = "payout_state_changed"
 
 
 class ConnectStatus(StrEnum):

@@ -8,175 +8,126 @@ is whatever the last ``account.updated`` says (``connect_events``), re-derived e
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date
 from typing import Any
 
-from chalicelib.domain.errors import Conflict
-from chalicelib.domain.payouts import ConnectStatus, derive_connect_state
+from chalicelib.domain.payouts import (
+    ConnectAlreadyStarted,
+    ConnectNotConnected,
+    ConnectStatus,
+    PayoutScheduleMissing,
+    StaleConnectEvent,
+    derive_connect_state,
+)
 from chalicelib.domain.roles import Action, Principal, authorize_agency
 from chalicelib.services.access import get_agency
 from chalicelib.services.audit import audit_op
-from chalicelib.store import keys
-from chalicelib.store.accounts import User
-from chalicelib.store.base import utcnow
-from chalicelib.store.connect import ConnectAccount, get_connect_account
-from chalicelib.store.transact import commit, save, update
+from chalicelib.services.notifications import notification_op
+from chalicelib.services.payouts import schedule_op
+from chalicelib.services.ports import now
+from chalicelib.store import connect_accounts, payout_schedules
+from chalicelib.store.connect_accounts import ConnectAccount
+from chalicelib.store.transact import Op, commit
+from chalicelib.stripe_gateway.connect import (
+    create_express_account,
+    create_login_link,
+    create_onboarding_link,
+)
 
 
-class ConnectNotConnected(Conflict):
-    """The action needs a connected Stripe account (e.g. the Express dashboard link)."""
-
-    code = "connect_not_connected"
-
-
-class ConnectAlreadyStarted(Conflict):
-    """Internal: a concurrent onboarding created the Connect item first."""
-
-    code = "connect_already_started"
-
-
-def render_connect(item: ConnectAccount | None) -> dict[str, Any]:
-    """API shape of the agency's Connect state (``not_connected`` when there is no account)."""
-    if item is None:
-        return {"status": ConnectStatus.NOT_CONNECTED.value, "account_id": None,
-                "payouts_enabled": False, "details_submitted": False, "requirements_due": [],
-                "disabled_reason": None, "bank_action_needed": False, "bank_failure_code": None}
-    return {
-        "status": item.status,
-        "account_id": item.account_id,
-        "payouts_enabled": bool(item.payouts_enabled),
-        "details_submitted": bool(item.details_submitted),
-        "requirements_due": list(item.requirements_due or []),
-        "disabled_reason": item.disabled_reason,
-        "bank_action_needed": bool(item.bank_action_needed),
-        "bank_failure_code": item.bank_failure_code if item.bank_action_needed else None,
-    }
-
-
-def connect_status(principal: Principal) -> dict[str, Any]:
-    """``GET /v1/agency/connect`` (Owner/Admin)."""
+def connect_status(principal: Principal) -> ConnectAccount | None:
+    """``GET /v1/agency/connect`` (Owner/Admin): the agency's Connect account, None before
+    onboarding (``not_connected``)."""
     authorize_agency(principal, Action.MANAGE_AGENCY)
-    return render_connect(get_connect_account(principal.agency_id))
-
-
-def _owner_email(agency_id: str, owner_user_id: str) -> str | None:
-    try:
-        return User.get(keys.agency_pk(agency_id), keys.user_sk(owner_user_id)).email
-    except User.DoesNotExist:
-        return None
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
+    return connect_accounts.get(principal.agency_id)
 
 
 def ensure_connect_account(principal: Principal) -> ConnectAccount:
     """The agency's Connect item, creating the Express account and payout schedule once."""
-    from chalicelib.services.payouts import schedule_op
-    from chalicelib.stripe_gateway.connect import create_express_account
-
-    existing = get_connect_account(principal.agency_id)
+    existing = connect_accounts.get(principal.agency_id)
     if existing is not None:
         return existing
     agency = get_agency(principal.agency_id)
-    account = create_express_account(agency.agency_id,
-                                     _owner_email(agency.agency_id, agency.owner_user_id))
+    account = create_express_account(
+        agency.agency_id, connect_accounts.owner_email(agency.agency_id, agency.owner_user_id))
     state = derive_connect_state(account)
-    now = utcnow()
-    item = ConnectAccount(
-        *ConnectAccount.key(agency.agency_id),
-        agency_id=agency.agency_id,
-        account_id=account["id"],
-        status=state.status.value,
-        details_submitted=state.details_submitted,
-        payouts_enabled=state.payouts_enabled,
-        requirements_due=list(state.requirements_due),
-        disabled_reason=state.disabled_reason,
-        bank_action_needed=False,
-        last_event_at=0,
-        created_at=now,
-        updated_at=now,
-        GSI1PK=keys.stripe_lookup_pk(account["id"]),
-        GSI1SK="STRIPE",
-    )
+    at = now()
+    item = connect_accounts.new(agency_id=agency.agency_id, account_id=account["id"],
+                                state=state, at=at)
     try:
         commit([
-            save(item, condition=ConnectAccount.PK.does_not_exist(),
-                 error=ConnectAlreadyStarted("connect onboarding already started")),
+            connect_accounts.create_op(
+                item, ConnectAlreadyStarted("connect onboarding already started")),
             schedule_op(agency.agency_id, date.fromisoformat(agency.subscription_start),
-                        _today(), connect=item),
+                        at.astimezone(UTC).date(), connect=item),
             audit_op(agency.agency_id, principal.user_id, "connect.onboarding_started",
-                     target=account["id"], after={"status": item.status}, at=now),
+                     target=account["id"], after={"status": item.status}, at=at),
         ])
     except ConnectAlreadyStarted:
         # A concurrent call won; Stripe's idempotency key gave both the same account.
-        current = get_connect_account(principal.agency_id)
+        current = connect_accounts.get(principal.agency_id)
         if current is None:  # pragma: no cover - the winner's item is there by now
             raise
         return current
     return item
 
 
-def start_onboarding(principal: Principal) -> dict[str, Any]:
-    """``POST /v1/agency/connect/onboarding``: the same account, a new account link each call."""
-    from chalicelib.stripe_gateway.connect import create_onboarding_link
+@dataclass(frozen=True)
+class Onboarding:
+    """A fresh account link to the agency's Express account."""
 
+    url: str
+    account_id: str
+    status: str
+    expires_at: int | None
+
+
+def start_onboarding(principal: Principal) -> Onboarding:
+    """``POST /v1/agency/connect/onboarding``: the same account, a new account link each call."""
     authorize_agency(principal, Action.MANAGE_AGENCY)
     item = ensure_connect_account(principal)
     link = create_onboarding_link(item.account_id)
-    return {"url": link["url"], "account_id": item.account_id, "status": item.status,
-            "expires_at": link.get("expires_at")}
+    return Onboarding(url=link["url"], account_id=item.account_id, status=item.status,
+                      expires_at=link.get("expires_at"))
 
 
-def dashboard_link(principal: Principal) -> dict[str, Any]:
+def dashboard_link(principal: Principal) -> str:
     """``POST /v1/agency/connect/dashboard-link``: a fresh Express login link ("See Details").
 
     Only for a connected account; the link is short-lived and never stored.
     """
-    from chalicelib.stripe_gateway.connect import create_login_link
-
     authorize_agency(principal, Action.MANAGE_AGENCY)
-    item = get_connect_account(principal.agency_id)
+    item = connect_accounts.get(principal.agency_id)
     if item is None or item.status != ConnectStatus.CONNECTED.value:
         raise ConnectNotConnected(
             "the Stripe dashboard is available once Stripe Connect is connected",
             details={"status": item.status if item else ConnectStatus.NOT_CONNECTED.value})
-    return {"url": create_login_link(item.account_id)["url"]}
+    return str(create_login_link(item.account_id)["url"])
 
 
 def account_updated_ops(item: ConnectAccount, account: dict[str, Any],
-                        event_created: int) -> list[Any]:
+                        event_created: int) -> list[Op]:
     """The ops that re-derive the Connect state from an ``account.updated`` event.
 
     An event older than the last one applied changes nothing (Stripe does not promise order).
     ``bank_action_needed`` clears only when the account shows a working bank account.
     """
-    from chalicelib.services.notifications import notification_op
-    from chalicelib.services.payouts import schedule_connect_op
-
     if event_created < (item.last_event_at or 0):
         return []
     state = derive_connect_state(account)
-    now = utcnow()
+    at = now()
     bank_action = bool(item.bank_action_needed) and not state.bank_account_working
-    ops: list[Any] = [update(
-        ConnectAccount(*ConnectAccount.key(item.agency_id)),
-        actions=[
-            ConnectAccount.status.set(state.status.value),
-            ConnectAccount.details_submitted.set(state.details_submitted),
-            ConnectAccount.payouts_enabled.set(state.payouts_enabled),
-            ConnectAccount.requirements_due.set(list(state.requirements_due)),
-            ConnectAccount.disabled_reason.set(state.disabled_reason)
-            if state.disabled_reason else ConnectAccount.disabled_reason.remove(),
-            ConnectAccount.bank_action_needed.set(bank_action),
-            ConnectAccount.last_event_at.set(event_created),
-            ConnectAccount.updated_at.set(now),
-        ],
+    ops: list[Op] = [
         # A newer event applied meanwhile wins; this one fails and Stripe's retry is a no-op.
-        condition=ConnectAccount.last_event_at.does_not_exist()
-        | (ConnectAccount.last_event_at <= event_created),
-        error=Conflict("a newer account.updated was applied", code="stale_event"),
-    ), schedule_connect_op(item.agency_id, state.status.value, state.payouts_enabled)]
+        connect_accounts.apply_state_op(
+            item, state, bank_action_needed=bank_action, event_created=event_created, at=at,
+            error=StaleConnectEvent("a newer account.updated was applied")),
+        # The sweep decides from the schedule's copy: it changes in the same transaction.
+        payout_schedules.copy_connect_state_op(
+            item.agency_id, state.status.value, state.payouts_enabled,
+            PayoutScheduleMissing("the payout schedule is missing")),
+    ]
     if state.status.value != item.status and state.status in (ConnectStatus.CONNECTED,
                                                               ConnectStatus.RESTRICTED):
         message = ("Stripe Connect is connected: profits will be paid out on your billing "
@@ -186,5 +137,5 @@ def account_updated_ops(item: ConnectAccount, account: dict[str, Any],
         ops.append(notification_op(item.agency_id, f"connect_{state.status.value}", message,
                                    data={"account_id": item.account_id,
                                          "requirements_due": list(state.requirements_due),
-                                         "disabled_reason": state.disabled_reason}, at=now))
+                                         "disabled_reason": state.disabled_reason}, at=at))
     return ops

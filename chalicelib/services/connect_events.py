@@ -14,16 +14,26 @@ what is applied; a mismatch raises ``EventMismatch`` (see ``services.webhooks``)
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from chalicelib.domain.money import micros_to_cents
 from chalicelib.domain.payouts import PayoutStatus, transfer_attempt
+from chalicelib.observability import logger
+from chalicelib.services.access import get_agency
+from chalicelib.services.connect import account_updated_ops
+from chalicelib.services.email import send_email
+from chalicelib.services.payouts import (
+    fail_transfer,
+    payout_failed_ops,
+    payout_paid_ops,
+    record_transfer,
+)
 from chalicelib.services.webhooks import Effect, check_against_stripe, missing_at_stripe, on
-from chalicelib.store.connect import ConnectAccount, Payout, find_connect_account, get_payout
+from chalicelib.store import connect_accounts, payouts
+from chalicelib.store.connect_accounts import ConnectAccount
+from chalicelib.store.payouts import Payout
 from chalicelib.store.transact import Op
-
-log = logging.getLogger(__name__)
+from chalicelib.stripe_gateway.connect import fetch_account, fetch_payout, fetch_transfer
 
 
 def _object(event: dict[str, Any]) -> dict[str, Any]:
@@ -36,18 +46,16 @@ def _connect_of(event: dict[str, Any]) -> ConnectAccount | None:
     account_id = event.get("account")
     if not isinstance(account_id, str) or not account_id:
         return None
-    item = find_connect_account(account_id)
+    item = connect_accounts.of_stripe_account(account_id)
     if item is None:
-        log.info("%s for unknown account %s ignored", event.get("type"), account_id)
+        logger.info("Connect event of an unknown account ignored",
+                    extra={"event_type": event.get("type"), "account_id": account_id})
     return item
 
 
 @on("account.updated", connect=True)
 def account_updated(event: dict[str, Any]) -> list[Op]:
     """Re-derive the Connect status (and the bank flag) from the account as Stripe has it."""
-    from chalicelib.services.connect import account_updated_ops
-    from chalicelib.stripe_gateway.connect import fetch_account
-
     item = _connect_of(event)
     if item is None:
         return []
@@ -72,8 +80,6 @@ def _verified_payout(item: ConnectAccount, event: dict[str, Any], claimed_status
     """The connected account's payout the event names, as Stripe has it (``EventMismatch``
     when the account has no such payout, or Stripe contradicts the event). None when Stripe
     says the payout failed after an earlier ``paid``: the ``payout.failed`` event acts."""
-    from chalicelib.stripe_gateway.connect import fetch_payout
-
     payout_id = _object(event).get("id")
     if not isinstance(payout_id, str) or not payout_id:
         raise ValueError("a payout without an id")
@@ -82,7 +88,8 @@ def _verified_payout(item: ConnectAccount, event: dict[str, Any], claimed_status
         raise missing_at_stripe(item.agency_id, payout_id)
     check_against_stripe(item.agency_id, payout_id, {"currency": ("usd", payout.get("currency"))})
     if claimed_status == "paid" and payout.get("status") == "failed":
-        log.info("payout %s failed after it was paid; its payout.failed applies", payout_id)
+        logger.info("payout failed after it was paid; its payout.failed applies",
+                    extra={"stripe_payout_id": payout_id})
         return None
     check_against_stripe(item.agency_id, payout_id,
                          {"status": (claimed_status, payout.get("status"))})
@@ -92,8 +99,6 @@ def _verified_payout(item: ConnectAccount, event: dict[str, Any], claimed_status
 @on("payout.paid", connect=True)
 def payout_paid(event: dict[str, Any]) -> list[Op]:
     """The connected account's bank received the money: in-transit payouts become paid."""
-    from chalicelib.services.payouts import payout_paid_ops
-
     item = _connect_of(event)
     if item is None:
         return []
@@ -107,8 +112,6 @@ def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
 
     The email follows the committed effect, once (the core's after-commit step).
     """
-    from chalicelib.services.payouts import payout_failed_ops
-
     item = _connect_of(event)
     if item is None:
         return []
@@ -122,16 +125,15 @@ def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
 
 def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:
     """Tell the agency owner that the bank details need fixing (best effort, logged)."""
-    from chalicelib.services.access import get_agency
-    from chalicelib.services.email import send_email
-    from chalicelib.store import keys
-    from chalicelib.store.accounts import User
-
     try:
         agency = get_agency(agency_id)
-        owner = User.get(keys.agency_pk(agency_id), keys.user_sk(agency.owner_user_id))
+        email = connect_accounts.owner_email(agency_id, agency.owner_user_id)
+        if email is None:
+            logger.warning("bank failure email not sent: the owner is gone",
+                           extra={"agency_id": agency_id})
+            return
         send_email(
-            owner.email,
+            email,
             "Action needed: your payout bank details need fixing",
             f"Hello,\n\nYour bank refused the latest payout of {agency.name}'s profit "
             f"(reason: {failure_code or 'unknown'}). The money is safe in your Stripe balance. "
@@ -139,7 +141,7 @@ def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:
             "bank account; the next payout will then go through.\n",
         )
     except Exception:  # the effect is committed; a lost email must not make Stripe retry
-        log.exception("bank failure email for agency %s not sent", agency_id)
+        logger.exception("bank failure email not sent", extra={"agency_id": agency_id})
 
 
 def _payout_of_transfer(transfer: dict[str, Any]) -> Payout | None:
@@ -148,7 +150,7 @@ def _payout_of_transfer(transfer: dict[str, Any]) -> Payout | None:
     attempt = transfer_attempt(metadata)
     if not isinstance(agency_id, str) or not isinstance(cycle, str) or attempt is None:
         return None
-    payout = get_payout(agency_id, cycle, attempt)
+    payout = payouts.get(agency_id, cycle, attempt)
     if payout is None or payout.payout_id != metadata.get("payout_id"):
         return None
     return payout
@@ -157,8 +159,6 @@ def _payout_of_transfer(transfer: dict[str, Any]) -> Payout | None:
 def _verified_transfer(payout: Payout, transfer_id: Any) -> dict[str, Any]:
     """Stripe's transfer ``transfer_id``, checked against the payout it claims to pay
     (``EventMismatch`` when Stripe has no such transfer, or it pays something else)."""
-    from chalicelib.stripe_gateway.connect import fetch_transfer
-
     if not isinstance(transfer_id, str) or not transfer_id:
         raise ValueError("a transfer without an id")
     transfer = fetch_transfer(transfer_id)
@@ -179,8 +179,6 @@ def _verified_transfer(payout: Payout, transfer_id: Any) -> dict[str, Any]:
 @on("transfer.created")
 def transfer_created(event: dict[str, Any]) -> list[Op]:
     """Attach a transfer whose answer we never got (a crash after Stripe created it)."""
-    from chalicelib.services.payouts import record_transfer
-
     claimed = _object(event)
     payout = _payout_of_transfer(claimed)
     if payout is None or payout.transfer_id or payout.status != PayoutStatus.IN_TRANSIT.value:
@@ -195,8 +193,6 @@ def transfer_reversed(event: dict[str, Any]) -> list[Op]:
     """A transfer that Stripe reports fully reversed came back to the platform: the amount
     returns to the profit. A partial reversal is left to reconciliation (it reports the
     difference)."""
-    from chalicelib.services.payouts import fail_transfer
-
     claimed = _object(event)
     payout = _payout_of_transfer(claimed)
     if payout is None or payout.status != PayoutStatus.IN_TRANSIT.value:
@@ -209,7 +205,8 @@ def transfer_reversed(event: dict[str, Any]) -> list[Op]:
         check_against_stripe(payout.agency_id, str(transfer["id"]),
                              {"amount_reversed": (claimed_reversed, reversed_cents)})
     if reversed_cents < amount:
-        log.warning("partial reversal of transfer %s needs review", transfer["id"])
+        logger.warning("partial transfer reversal needs review",
+                       extra={"transfer_id": transfer["id"], "agency_id": payout.agency_id})
         return []
     fail_transfer(payout, "transfer_reversed", transfer_sent=True)
     return []

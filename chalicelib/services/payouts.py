@@ -26,13 +26,13 @@ Money path of one payout of X (USD micro-dollars, whole cents), all on the agenc
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime
+from typing import Any
 
 from chalicelib.domain.billing import next_cycle_date
-from chalicelib.domain.errors import Conflict, DomainError
+from chalicelib.domain.errors import DomainError
 from chalicelib.domain.ledger import (
     AGENCY_PROFIT,
     PAID_OUT,
@@ -46,7 +46,11 @@ from chalicelib.domain.money import micros_to_cents, render_usd
 from chalicelib.domain.payouts import (
     ConnectStatus,
     FailureStage,
+    PayoutAlreadyExists,
+    PayoutStateChanged,
     PayoutStatus,
+    ProfitChanged,
+    ScheduleMoved,
     SkipReason,
     decide_payout,
     payout_id,
@@ -56,71 +60,25 @@ from chalicelib.domain.payouts import (
     transfer_retry_date,
 )
 from chalicelib.domain.roles import Action, Principal, authorize_agency
-from chalicelib.observability import count
+from chalicelib.observability import count, logger
 from chalicelib.services.notifications import notification_op
-from chalicelib.store import keys
-from chalicelib.store.base import due_items_of, sortable_time, utcnow
-from chalicelib.store.connect import (
-    PAYOUT_RECORDS,
-    SWEEP_JOB,
-    UNSENT_TRANSFERS,
-    ConnectAccount,
-    Payout,
-    PayoutSchedule,
-    get_connect_account,
-    get_schedule,
-    payout_key_item,
-    payout_records_sk,
-    previous_attempt_failed_check,
-    recent_payouts,
-    schedule_due_sk,
-    transfer_retry_op,
-)
-from chalicelib.store.ledger import (
-    AlreadyPosted,
-    LedgerBalance,
-    ledger_ops,
-    read_balance,
-)
-from chalicelib.store.pagination import decode_cursor, encode_cursor
-from chalicelib.store.transact import Op, commit, save, update
+from chalicelib.services.ports import now
+from chalicelib.services.sweeps import FAILED, SKIPPED, SUCCEEDED, Deadline, run_sweep
+from chalicelib.store import connect_accounts, payout_schedules, payouts
+from chalicelib.store.connect_accounts import ConnectAccount
+from chalicelib.store.ledger import AlreadyPosted, ledger_ops, read_balance
+from chalicelib.store.payout_schedules import SWEEP_JOB, PayoutSchedule
+from chalicelib.store.payouts import Payout
+from chalicelib.store.transact import Op, commit
 from chalicelib.stripe_gateway.client import GatewayRequestRefused
-
-if TYPE_CHECKING:
-    from chalicelib.services.sweeps import Deadline
-
-log = logging.getLogger(__name__)
+from chalicelib.stripe_gateway.connect import create_transfer, find_payout_transfer
 
 #: How many recent payouts a payout event looks through for the in-transit ones.
 RECENT_PAYOUTS = 24
-
-
-class PayoutAlreadyExists(Conflict):
-    """This cycle's payout was written before (a rerun, or a concurrent sweep)."""
-
-    code = "payout_already_exists"
-
-
-class ScheduleMoved(Conflict):
-    """Another sweep processed this cycle first."""
-
-    code = "payout_schedule_moved"
-
-
-class ProfitChanged(Conflict):
-    """The profit fell below the amount read (a refund landed mid-sweep); retried next run."""
-
-    code = "profit_changed"
-
-
-class PayoutStateChanged(Conflict):
-    """The payout is no longer in the state this update expects (already settled)."""
-
-    code = "payout_state_changed"
-
-
-def _iso(moment: datetime) -> str:
-    return sortable_time(moment)
+#: Unsent transfers looked at per run (normally none).
+UNSENT_LIMIT = 500
+#: Sweep outcomes counted as failed (the others but ``paid`` are skips).
+FAILED_OUTCOMES = frozenset({"transfer_failed", "transfer_pending", "error", "profit_changed"})
 
 
 # -- schedule --------------------------------------------------------------------------------
@@ -131,35 +89,12 @@ def schedule_op(agency_id: str, anchor: date, today: date,
     """Create the agency's payout schedule (first due date: the next cycle date after today),
     carrying the Connect state the sweep decides on (``connect``: the account being saved in
     the same transaction)."""
-    first = next_cycle_date(anchor, today)
-    return save(
-        PayoutSchedule(
-            *PayoutSchedule.key(agency_id),
-            agency_id=agency_id,
-            anchor=anchor.isoformat(),
-            next_date=first.isoformat(),
-            DUEPK=keys.due_pk(SWEEP_JOB, agency_id),
-            DUESK=schedule_due_sk(agency_id, first),
-            connect_account_id=connect.account_id if connect else None,
-            connect_status=connect.status if connect else None,
-            connect_payouts_enabled=bool(connect.payouts_enabled) if connect else None,
-        ),
-        condition=PayoutSchedule.PK.does_not_exist(),
-        error=ScheduleMoved("the payout schedule exists already"),
-    )
-
-
-def schedule_connect_op(agency_id: str, status: str, payouts_enabled: bool) -> Op:
-    """Copy a Connect state change onto the payout schedule (put it in the same transaction
-    as the ConnectAccount update). The schedule is created with the ConnectAccount, so it
-    exists; the condition keeps a stray update from creating a partial item."""
-    return update(
-        PayoutSchedule(*PayoutSchedule.key(agency_id)),
-        actions=[PayoutSchedule.connect_status.set(status),
-                 PayoutSchedule.connect_payouts_enabled.set(payouts_enabled)],
-        condition=PayoutSchedule.PK.exists(),
-        error=Conflict("the payout schedule is missing", code="payout_schedule_missing"),
-    )
+    return payout_schedules.create_op(
+        agency_id, anchor=anchor, first=next_cycle_date(anchor, today),
+        connect_account_id=connect.account_id if connect else None,
+        connect_status=connect.status if connect else None,
+        connect_payouts_enabled=bool(connect.payouts_enabled) if connect else None,
+        error=ScheduleMoved("the payout schedule exists already"))
 
 
 @dataclass(frozen=True)
@@ -179,7 +114,7 @@ def _connect_facts(schedule: PayoutSchedule) -> ConnectFacts:
     if schedule.connect_status is not None and schedule.connect_account_id:
         return ConnectFacts(schedule.connect_account_id, schedule.connect_status,
                             bool(schedule.connect_payouts_enabled))
-    connect = get_connect_account(schedule.agency_id)  # a schedule from before the copy
+    connect = connect_accounts.get(schedule.agency_id)  # a schedule from before the copy
     if connect is None:
         return ConnectFacts(None, ConnectStatus.NOT_CONNECTED.value, False)
     return ConnectFacts(connect.account_id, connect.status, bool(connect.payouts_enabled))
@@ -187,25 +122,13 @@ def _connect_facts(schedule: PayoutSchedule) -> ConnectFacts:
 
 def _advance_op(schedule: PayoutSchedule, next_date: date, result: str) -> Op:
     """Move the schedule to ``next_date``; whatever retry it carried is done with."""
-    return update(
-        PayoutSchedule(*PayoutSchedule.key(schedule.agency_id)),
-        actions=[
-            PayoutSchedule.DUESK.set(schedule_due_sk(schedule.agency_id, next_date)),
-            PayoutSchedule.next_date.set(next_date.isoformat()),
-            PayoutSchedule.last_result.set(result),
-            PayoutSchedule.retry_cycle.remove(),
-            PayoutSchedule.retry_attempt.remove(),
-        ],
-        condition=PayoutSchedule.DUESK == schedule.DUESK,
-        error=ScheduleMoved("another sweep processed this cycle"),
-    )
+    return payout_schedules.advance_op(schedule, next_date, result,
+                                       ScheduleMoved("another sweep processed this cycle"))
 
 
-def due_schedules(as_of: datetime) -> Any:
-    """Schedules due on or before ``as_of``'s date: GSI2 only, never a scan (paged lazily)."""
-    end = (as_of.astimezone(UTC).date() + timedelta(days=1)).isoformat()
-    # "<date>#<aid>" <= "<next day>" exactly when the date is <= as_of's date.
-    return due_items_of(SWEEP_JOB, PayoutSchedule, upper_sk=end)
+def due_schedules(as_of: datetime) -> Iterator[PayoutSchedule]:
+    """Schedules due on or before ``as_of``'s date: the due index only, never a scan."""
+    return payout_schedules.due(as_of.astimezone(UTC).date())
 
 
 # -- the sweep -------------------------------------------------------------------------------
@@ -256,7 +179,7 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
             return SweepOutcome("already_processed")
         return SweepOutcome(reason.value)
 
-    now = utcnow()
+    at = now()
     cycle_iso = cycle.isoformat()
     pid = payout_id(agency_id, cycle_iso, attempt)
     amount = decision.amount_micros
@@ -269,28 +192,18 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
         + (f" (attempt {attempt})" if attempt > 1 else ""),
         metadata={"payout_id": pid, "account_id": connect.account_id, "attempt": attempt},
     )
-    ops = ledger_ops(tx, now)
-    _require_profit_at_least(ops, agency_id, amount)
-    payout = Payout(
-        *Payout.key(agency_id, cycle_iso, attempt),
-        agency_id=agency_id,
-        payout_id=pid,
-        cycle_date=cycle_iso,
-        attempt=attempt,
-        amount_micros=amount,
-        status=PayoutStatus.IN_TRANSIT.value,
-        account_id=connect.account_id,
-        created_at=now,
-        DUEPK=keys.due_pk(UNSENT_TRANSFERS, agency_id),
-        DUESK=payout_records_sk(_iso(now), pid),
-    )
+    ops = ledger_ops(tx, at)
+    payouts.guard_profit_at_least(ops, agency_id, AGENCY_PROFIT, amount,
+                                  ProfitChanged("the profit changed during the sweep"))
+    payout = payouts.new(agency_id=agency_id, payout_id=pid, cycle_date_iso=cycle_iso,
+                         attempt=attempt, amount_micros=amount,
+                         account_id=connect.account_id, at=at)
     ops += [
-        save(payout, condition=Payout.PK.does_not_exist(),
-             error=PayoutAlreadyExists("this cycle's payout exists")),
+        payouts.create_op(payout, PayoutAlreadyExists("this cycle's payout exists")),
         _advance_op(schedule, next_date, "paid"),
     ]
     if attempt > 1:
-        ops.append(previous_attempt_failed_check(
+        ops.append(payouts.previous_attempt_failed_check(
             agency_id, cycle_iso, attempt,
             PayoutStateChanged("the previous attempt of this cycle did not fail")))
     try:
@@ -303,22 +216,6 @@ def process_due_schedule(schedule: PayoutSchedule, as_of: datetime) -> SweepOutc
     return SweepOutcome(send_transfer(payout, as_of), pid)
 
 
-def _require_profit_at_least(ops: list[Op], agency_id: str, amount: int) -> None:
-    """Guard the profit row's own update with ``balance >= amount``.
-
-    The profit account may go negative (clawbacks), so the ledger does not guard it; a
-    payout, though, must never take more than was there. The guard has to sit on the update
-    itself: one DynamoDB transaction may not touch an item twice.
-    """
-    profit_pk = keys.account_pk(agency_id, AGENCY_PROFIT)
-    for op in ops:
-        if op.kind == "update" and profit_pk == op.item.PK:
-            op.condition = LedgerBalance.balance >= amount
-            op.on_condition_failed = ProfitChanged("the profit changed during the sweep")
-            return
-    raise AssertionError("a payout transaction debits the profit account")
-
-
 def send_transfer(payout: Payout, as_of: datetime | None = None) -> str:
     """Send the payout's Stripe transfer (same idempotency key on every retry).
 
@@ -327,8 +224,6 @@ def send_transfer(payout: Payout, as_of: datetime | None = None) -> str:
     or ``transfer_pending`` (Stripe unreachable: the payout stays in the unsent partition and
     is sent again later).
     """
-    from chalicelib.stripe_gateway.connect import create_transfer
-
     try:
         result = create_transfer(
             payout_id=payout.payout_id, agency_id=payout.agency_id, account_id=payout.account_id,
@@ -339,8 +234,8 @@ def send_transfer(payout: Payout, as_of: datetime | None = None) -> str:
         fail_transfer(payout, str(code), failed_at=as_of)
         return "transfer_failed"
     except DomainError as error:
-        log.warning("transfer of payout %s not confirmed (%s); will retry", payout.payout_id,
-                    error.code)
+        logger.warning("payout transfer not confirmed; will retry",
+                       extra={"payout_id": payout.payout_id, "error": error.code})
         return "transfer_pending"
     record_transfer(payout, str(result["id"]))
     return "paid"
@@ -349,19 +244,9 @@ def send_transfer(payout: Payout, as_of: datetime | None = None) -> str:
 def record_transfer(payout: Payout, transfer_id: str) -> bool:
     """Attach the Stripe transfer to the payout (idempotent; False if it was already set)."""
     try:
-        commit([update(
-            payout_key_item(payout.agency_id, payout.cycle_date, payout.attempt or 1),
-            actions=[
-                Payout.transfer_id.set(transfer_id),
-                Payout.GSI1PK.set(keys.stripe_lookup_pk(transfer_id)),
-                Payout.GSI1SK.set("STRIPE"),
-                Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS, payout.agency_id)),
-                Payout.updated_at.set(utcnow()),
-            ],
-            condition=Payout.PK.exists() & Payout.transfer_id.does_not_exist()
-            & (Payout.status == PayoutStatus.IN_TRANSIT.value),
-            error=PayoutStateChanged("the payout has its transfer already"),
-        )])
+        commit([payouts.record_transfer_op(
+            payout, transfer_id, now(),
+            PayoutStateChanged("the payout has its transfer already"))])
     except PayoutStateChanged:
         return False
     count("PayoutsSent")
@@ -378,8 +263,8 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
     transaction. A reversed one (``transfer_sent``: someone took the money back on purpose)
     waits for the next cycle date.
     """
-    now = utcnow()
-    failed_on = (failed_at or now).astimezone(UTC).date()
+    at = now()
+    failed_on = (failed_at or at).astimezone(UTC).date()
     attempt = payout.attempt or 1
     tx = LedgerTransaction(
         agency_id=payout.agency_id,
@@ -390,28 +275,18 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
         memo=f"transfer of payout {payout.payout_id} failed ({failure_code})",
         metadata={"payout_id": payout.payout_id, "failure_code": failure_code},
     )
-    failed_op = update(
-        payout_key_item(payout.agency_id, payout.cycle_date, attempt),
-        actions=[
-            Payout.status.set(PayoutStatus.FAILED.value),
-            Payout.failure_stage.set(FailureStage.TRANSFER.value),
-            Payout.failure_code.set(failure_code),
-            Payout.DUEPK.set(keys.due_pk(PAYOUT_RECORDS, payout.agency_id)),
-            Payout.updated_at.set(now),
-        ],
-        condition=(Payout.status == PayoutStatus.IN_TRANSIT.value)
-        & (Payout.transfer_id.exists() if transfer_sent
-           else Payout.transfer_id.does_not_exist()),
-        error=PayoutStateChanged("the payout was settled meanwhile"),
-    )
+    failed_op = payouts.fail_transfer_op(
+        payout, failure_code, transfer_sent=transfer_sent, at=at,
+        error=PayoutStateChanged("the payout was settled meanwhile"))
     for try_retry in (True, True, True, False):
-        schedule = get_schedule(payout.agency_id) if try_retry and not transfer_sent else None
+        schedule = (payout_schedules.get(payout.agency_id)
+                    if try_retry and not transfer_sent else None)
         retry_on = None if schedule is None else transfer_retry_date(
             attempt, failed_on, date.fromisoformat(schedule.next_date))
         when = (f"tried again on {retry_on.isoformat()}" if retry_on is not None
                 else "paid on your next billing cycle date")
         ops = [
-            *ledger_ops(tx, now),
+            *ledger_ops(tx, at),
             failed_op,
             notification_op(
                 payout.agency_id, "payout_failed",
@@ -420,10 +295,10 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
                 f"{when}.",
                 data={"payout_id": payout.payout_id, "stage": FailureStage.TRANSFER.value,
                       "failure_code": failure_code, "attempt": attempt,
-                      "retry_on": retry_on.isoformat() if retry_on else None}, at=now),
+                      "retry_on": retry_on.isoformat() if retry_on else None}, at=at),
         ]
         if schedule is not None and retry_on is not None:
-            ops.append(transfer_retry_op(
+            ops.append(payout_schedules.retry_transfer_op(
                 schedule, payout.cycle_date, attempt + 1, retry_on,
                 ScheduleMoved("the payout schedule moved meanwhile")))
         try:
@@ -437,21 +312,18 @@ def fail_transfer(payout: Payout, failure_code: str, *, transfer_sent: bool = Fa
     return False  # pragma: no cover - the last try carries no schedule condition
 
 
-def finish_unsent_transfers(limit: int = 500, as_of: datetime | None = None) -> dict[str, int]:
+def finish_unsent_transfers(limit: int = UNSENT_LIMIT, as_of: datetime | None = None
+                            ) -> dict[str, int]:
     """Send again the transfers of payouts written but never confirmed by Stripe.
 
-    Reads only that GSI2 partition (normally empty). Safe to run at any time, concurrently
-    with a sweep: the transfer's idempotency key is the payout id.
+    Reads only that due-index partition (normally empty). Safe to run at any time,
+    concurrently with a sweep: the transfer's idempotency key is the payout id.
     """
-    from chalicelib.stripe_gateway.connect import find_payout_transfer
-
     counts = {"unsent_seen": 0, "unsent_sent": 0, "unsent_failed": 0, "unsent_pending": 0}
-    for indexed in due_items_of(UNSENT_TRANSFERS, Payout, limit=limit):
+    for indexed in payouts.unsent(limit):
         counts["unsent_seen"] += 1
-        try:
-            # Strongly consistent read: the index may lag behind a transfer just recorded.
-            payout = Payout.get(indexed.PK, indexed.SK, consistent_read=True)
-        except Payout.DoesNotExist:
+        payout = payouts.fresh(indexed)  # the index may lag behind a transfer just recorded
+        if payout is None:
             continue
         if payout.transfer_id or payout.status != PayoutStatus.IN_TRANSIT.value:
             continue
@@ -471,35 +343,37 @@ def finish_unsent_transfers(limit: int = 500, as_of: datetime | None = None) -> 
     return counts
 
 
-def run_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
-    """The payout sweep: every due agency, O(due). Summary counts and extras.
+def _pay_due_agency(schedule: PayoutSchedule, as_of: datetime) -> str:
+    """One due agency's outcome; its trouble never stops everyone else's payout."""
+    try:
+        return process_due_schedule(schedule, as_of).result
+    except Exception:  # any failure of one agency: logged, counted as ``error``
+        logger.exception("payout sweep failed for an agency",
+                         extra={"agency_id": schedule.agency_id})
+        return "error"
 
-    ``deadline`` (``chalicelib.jobs.Deadline``): past it, the schedules not reached stay due
-    for the next run, counted in ``deferred``.
+
+def _classify(outcome: str) -> str:
+    if outcome == "paid":
+        return SUCCEEDED
+    return FAILED if outcome in FAILED_OUTCOMES else SKIPPED
+
+
+def payout_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
+    """The payout sweep (``payout-sweep``): pay every due agency whose available profit is at
+    least USD 100 and whose Connect account has payouts enabled; others carry their profit
+    over to the next cycle date.
+
+    First re-sends the transfers never confirmed, then reads only the due schedules (the due
+    index), so its cost is O(due agencies); a rerun finds the schedules already moved on and
+    pays nobody twice. Past the ``deadline`` the rest stays due for the next run
+    (``deferred``).
     """
-    counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
-    results: dict[str, int] = {}
     retried = finish_unsent_transfers(as_of=as_of)
-    deferred = 0
-    due = list(due_schedules(as_of))  # only what is due: O(due) items, paged by pynamodb
-    for index, schedule in enumerate(due):
-        if deadline is not None and deadline.passed():
-            deferred = len(due) - index
-            break
-        counts["processed"] += 1
-        try:
-            outcome = process_due_schedule(schedule, as_of)
-        except Exception:  # one agency's trouble must not stop everyone else's payout
-            log.exception("payout sweep failed for agency %s", schedule.agency_id)
-            outcome = SweepOutcome("error")
-        results[outcome.result] = results.get(outcome.result, 0) + 1
-        if outcome.result == "paid":
-            counts["succeeded"] += 1
-        elif outcome.result in ("transfer_failed", "transfer_pending", "error", "profit_changed"):
-            counts["failed"] += 1
-        else:
-            counts["skipped"] += 1
-    return {**counts, "results": results, "unsent_transfers": retried, "deferred": deferred}
+    summary = run_sweep(SWEEP_JOB, as_of, due_schedules(as_of), _pay_due_agency,
+                        deadline=deadline, classify=_classify)
+    deferred = summary.pop("deferred")
+    return {**summary, "unsent_transfers": retried, "deferred": deferred}
 
 
 # -- Stripe payout events (the connected account's bank) -------------------------------------
@@ -507,7 +381,7 @@ def run_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, An
 
 def in_transit_payouts(agency_id: str) -> list[Payout]:
     """In-transit payouts among the recent ones, newest first (one bounded Query)."""
-    return [payout for payout in recent_payouts(agency_id, RECENT_PAYOUTS)
+    return [payout for payout in payouts.recent(agency_id, RECENT_PAYOUTS)
             if payout.status == PayoutStatus.IN_TRANSIT.value]
 
 
@@ -527,7 +401,7 @@ def payout_paid_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> l
     the Stripe payout id, so a redelivery cannot settle twice).
     """
     created = int(stripe_payout.get("created") or 0)
-    now = utcnow()
+    at = now()
     settled = [
         payout for payout in in_transit_payouts(connect.agency_id)
         if payout.transfer_id and (not created or payout.created_at.timestamp() <= created + 1)
@@ -539,16 +413,11 @@ def payout_paid_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) -> l
                     f"Stripe payout {stripe_payout['id']} paid",
                     {"payout_ids": [p.payout_id for p in settled],
                      "stripe_payout_id": stripe_payout["id"]})
-    ops = ledger_ops(tx, now)
+    ops = ledger_ops(tx, at)
     for payout in settled:
-        ops.append(update(
-            payout_key_item(payout.agency_id, payout.cycle_date, payout.attempt or 1),
-            actions=[Payout.status.set(PayoutStatus.PAID.value),
-                     Payout.stripe_payout_id.set(str(stripe_payout["id"])),
-                     Payout.updated_at.set(now)],
-            condition=Payout.status == PayoutStatus.IN_TRANSIT.value,
-            error=PayoutStateChanged("the payout was settled meanwhile"),
-        ))
+        ops.append(payouts.mark_paid_op(
+            payout, str(stripe_payout["id"]), at,
+            PayoutStateChanged("the payout was settled meanwhile")))
     return ops
 
 
@@ -561,7 +430,7 @@ def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) ->
     in-flight amount is settled to PAID_OUT because it left the platform. The Connect item
     is flagged ``bank_action_needed`` and a notification is added; the caller emails.
     """
-    now = utcnow()
+    at = now()
     code = str(stripe_payout.get("failure_code") or "payout_failed")
     ops: list[Op] = []
     latest = next((payout for payout in in_transit_payouts(connect.agency_id)
@@ -573,24 +442,11 @@ def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) ->
                         f"bank refused the payout ({code})",
                         {"payout_id": latest.payout_id, "stripe_payout_id": stripe_payout["id"],
                          "failure_code": code})
-        ops += ledger_ops(tx, now)
-        ops.append(update(
-            payout_key_item(latest.agency_id, latest.cycle_date, latest.attempt or 1),
-            actions=[Payout.status.set(PayoutStatus.FAILED.value),
-                     Payout.failure_stage.set(FailureStage.BANK.value),
-                     Payout.failure_code.set(code),
-                     Payout.stripe_payout_id.set(str(stripe_payout["id"])),
-                     Payout.updated_at.set(now)],
-            condition=Payout.status == PayoutStatus.IN_TRANSIT.value,
-            error=PayoutStateChanged("the payout was settled meanwhile"),
-        ))
-    ops.append(update(
-        ConnectAccount(*ConnectAccount.key(connect.agency_id)),
-        actions=[ConnectAccount.bank_action_needed.set(True),
-                 ConnectAccount.bank_failure_code.set(code),
-                 ConnectAccount.updated_at.set(now)],
-        condition=ConnectAccount.PK.exists(),
-    ))
+        ops += ledger_ops(tx, at)
+        ops.append(payouts.mark_bank_failed_op(
+            latest, code, str(stripe_payout["id"]), at,
+            PayoutStateChanged("the payout was settled meanwhile")))
+    ops.append(connect_accounts.flag_bank_failure_op(connect.agency_id, code, at))
     amount = render_usd(latest.amount_micros) if latest is not None else None
     ops.append(notification_op(
         connect.agency_id, "payout_failed",
@@ -599,41 +455,28 @@ def payout_failed_ops(connect: ConnectAccount, stripe_payout: dict[str, Any]) ->
         "will be paid out again.",
         data={"payout_id": latest.payout_id if latest else None,
               "stage": FailureStage.BANK.value, "failure_code": code,
-              "stripe_payout_id": stripe_payout["id"]}, at=now))
+              "stripe_payout_id": stripe_payout["id"]}, at=at))
     return ops
 
 
 # -- reads -----------------------------------------------------------------------------------
 
 
-def render_payout(payout: Payout) -> dict[str, Any]:
-    """API shape of a payout."""
-    return {
-        "id": payout.payout_id,
-        "amount_usd": render_usd(payout.amount_micros),
-        "status": payout.status,
-        "failure_stage": payout.failure_stage,
-        "failure_code": payout.failure_code,
-        "cycle_date": payout.cycle_date,
-        "attempt": payout.attempt or 1,
-        "transfer_id": payout.transfer_id,
-        "created_at": payout.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+@dataclass(frozen=True)
+class PayoutPage:
+    """One page of an agency's payouts, newest first."""
+
+    payouts: list[Payout]
+    next_cursor: str | None
 
 
-def list_payouts(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
+def list_payouts(principal: Principal, *, limit: int, cursor: str | None) -> PayoutPage:
     """The agency's payouts, newest first, paginated (Owner/Admin)."""
     authorize_agency(principal, Action.MANAGE_AGENCY)
-    partition = keys.payouts_pk(principal.agency_id)
-    query = Payout.query(partition, scan_index_forward=False, limit=limit,
-                         last_evaluated_key=decode_cursor(cursor, partition))
-    items = list(query)
-    return {"payouts": [render_payout(p) for p in items],
-            "next_cursor": encode_cursor(query.last_evaluated_key)}
+    items, next_cursor = payouts.page(principal.agency_id, limit=limit, cursor=cursor)
+    return PayoutPage(items, next_cursor)
 
 
 def latest_payout(agency_id: str) -> Payout | None:
     """The newest payout of an agency, or None (one Query of one item)."""
-    for payout in Payout.query(keys.payouts_pk(agency_id), scan_index_forward=False, limit=1):
-        return payout
-    return None
+    return payouts.latest(agency_id)

@@ -22,13 +22,9 @@ DYNAMODB_WORDS = re.compile(
 LEFT: dict[str, int] = {
     "chalicelib/services/auto_allocation.py": 36,
     "chalicelib/services/auto_recharge.py": 43,
-    "chalicelib/services/connect.py": 17,
-    "chalicelib/services/connect_events.py": 2,
     "chalicelib/services/payments.py": 46,
-    "chalicelib/services/payouts.py": 56,
     "chalicelib/services/plan_renewal.py": 21,
     "chalicelib/services/webhooks.py": 5,
-    "chalicelib/jobs/reconciliation.py": 3,
 }
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import requests
 
 from chalicelib.store import keys
-from chalicelib.store.connect import ReconciliationReport
+from chalicelib.store.findings import ReconciliationReport
 from tests.e2e.connect.helpers import HEADERS, add_profit, connect, stripe_post, sweep
 from tests.e2e.connect.test_connect_payouts import ANCHOR, at, cycle_dates
 from tests.helpers import call, create_agency

@@ -45,7 +45,7 @@ class TestSweepReadsOnlyDueAgencies:
 class TestSweepDecidesFromTheSchedule:
     def test_connect_state_rides_on_the_schedule_so_a_due_agency_costs_one_read(
             self, stripe_emulator, app_client, dynamodb_calls) -> None:
-        from chalicelib.store.connect import PayoutSchedule
+        from chalicelib.store.payout_schedules import PayoutSchedule
         from tests.e2e.connect.helpers import stripe_post as post
         from tests.stripe_fixtures import wait_for
 
