@@ -86,9 +86,9 @@ def live_app(app: Any) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            requests.get(f"{url}/v1/health", timeout=1)
+            requests.get(f"{url}/v1/health", timeout=5)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow on a loaded machine
             time.sleep(0.05)
     try:
         yield url
