@@ -267,12 +267,17 @@ def measure(app: Any, stripe_base: str | None, platform_key: str, *, agencies: i
     from bench.ops import project_dir
     from bench.workload import WorkloadFailed, run_workload
     from chalicelib import bootstrap
+    from devstack.moto_dynamodb import apply as isolate_requests
 
     outcome = HotKeys(agencies, days, seed)
     if stripe_base is None:
         outcome.status = "n/a (needs the Stripe emulator)"
         return outcome
     first = start or (datetime.now(UTC).date() - timedelta(days=days + 1))
+    # Webhooks reach the app while its requests run: the emulator must isolate concurrent
+    # requests as DynamoDB does, as it does for the tests and the local stack (bare moto
+    # answers 500 when two of them change one item). Before counting, so counts wrap it.
+    isolate_requests()
     reset_table()
     mailer = SesStandIn()
     started = time.perf_counter()

@@ -317,6 +317,8 @@ def seed_history(client: Any, stripe_base: str, platform_key: str, *,
         f"{result.counts['purchase 201']} purchases ({result.counts['purchase 402']} declined), "
         f"{result.counts['confirm move 201']} moves, {result.requests} requests in "
         f"{time.perf_counter() - started:.1f}s")
+    log("history: seconds by operation: " + ", ".join(  # the log file only (no "seed" prefix)
+        f"{op} {seconds:.1f}" for op, seconds in result.seconds_by_operation.most_common()))
     for problem in result.unexpected:
         report.warnings.append(f"history: {problem}")
         log(f"seed: WARNING history: {problem}")
