@@ -71,14 +71,25 @@ def live_app(app: Any) -> Iterator[str]:
     """The app on a real port (chalice local's server) so emulator webhooks reach it."""
     import requests
     from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, create_local_server
+    from chalice.local import (
+        ChaliceRequestHandler,
+        CustomLocalChalice,
+        LocalDevServer,
+        create_local_server,
+    )
 
     # One access-log line per webhook delivery would bury the table.
     ChaliceRequestHandler.log_message = lambda *args, **kwargs: None  # type: ignore[method-assign]
     port = free_port()
     config = Config.create(chalice_stage="test", app_name="agency-accounts", chalice_app=app,
                            project_dir=str(ROOT))
-    server = create_local_server(app, config, "127.0.0.1", port)
+    # chalice turns the app's class into its local subclass; doing it twice in one process
+    # (a test session's own live app, then ours) is an inheritance cycle. Once is enough, and
+    # the class is put back afterwards for whoever serves the app next.
+    original_class = app.__class__
+    server = (LocalDevServer(app, config, "127.0.0.1", port)
+              if isinstance(app, CustomLocalChalice)
+              else create_local_server(app, config, "127.0.0.1", port))
     # The inner HTTP server: LocalDevServer.serve_forever would print "Serving on …".
     thread = threading.Thread(target=getattr(server, "server", server).serve_forever,
                               daemon=True)
@@ -94,6 +105,7 @@ def live_app(app: Any) -> Iterator[str]:
         yield url
     finally:
         server.shutdown()
+        app.__class__ = original_class
 
 
 @contextlib.contextmanager
