@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -210,7 +210,7 @@ class Workload:
 
     def __init__(self, client: Any, stripe_base: str, platform_key: str, *,
                  rng: random.Random, clock: SimulatedClock, jobs: Sequence[str] = DAILY_JOBS,
-                 job_days: Collection[date] | None = None, mix: Mix = Mix(),
+                 job_days: Mapping[date, Sequence[str]] | None = None, mix: Mix = Mix(),
                  log: Callable[[str], None] = lambda line: None) -> None:
         """``client`` is a ``chalice.test.Client`` on the app; ``stripe_base`` the emulator."""
         self.client = client
@@ -477,10 +477,11 @@ class Workload:
     # -- jobs ----------------------------------------------------------------------------------
 
     def run_jobs(self, day: date) -> None:
-        """The daily jobs as of 00:30 UTC that day, then what the outside world does about
-        their outcome: Stripe pays out transfers; owners fix declined cards."""
+        """The day's jobs as of 00:30 UTC, then what the outside world does about their
+        outcome: Stripe pays out transfers; owners fix declined cards."""
         as_of = self.at(day, JOB_HOUR * 3600 + 1800)
-        for job in list(self.jobs):
+        todays = self.jobs if self.job_days is None else self.job_days.get(day, ())
+        for job in [j for j in todays if j in self.jobs]:
             answer = self._call(f"job {job}", (200,), "POST", f"/v1/platform/jobs/{job}/runs",
                                 platform=True, body={"as_of": as_of.strftime(
                                     "%Y-%m-%dT%H:%M:%SZ")})
@@ -520,8 +521,7 @@ class Workload:
         started = time.perf_counter()
         slice_seconds = BUSINESS_HOURS * 3600 / max(len(specs), 1)
         for number, day in enumerate(days):
-            if self.job_days is None or day in self.job_days:
-                self.run_jobs(day)
+            self.run_jobs(day)
             for index, spec in enumerate(specs):
                 begin = BUSINESS_START_HOUR * 3600 + index * slice_seconds
                 if number == 0:
@@ -562,12 +562,12 @@ def simulated_clock(start: datetime) -> Iterator[SimulatedClock]:
 
 def run_workload(client: Any, stripe_base: str, platform_key: str, *,
                  agencies: int | Sequence[AgencySpec], days: int, seed: int, start: date,
-                 jobs: Sequence[str] = DAILY_JOBS, job_days: Collection[date] | None = None,
-                 mix: Mix = Mix(), log: Callable[[str], None] = lambda line: None
-                 ) -> WorkloadResult:
+                 jobs: Sequence[str] = DAILY_JOBS,
+                 job_days: Mapping[date, Sequence[str]] | None = None, mix: Mix = Mix(),
+                 log: Callable[[str], None] = lambda line: None) -> WorkloadResult:
     """Run the mixed workload: ``agencies`` random ones (or these specs) over ``days`` days
-    from ``start``, every choice drawn from ``random.Random(seed)``. The daily jobs run every
-    day, or only on ``job_days``."""
+    from ``start``, every choice drawn from ``random.Random(seed)``. Every day runs ``jobs``,
+    unless ``job_days`` says which of them run on which days (the others run none)."""
     rng = random.Random(seed)
     specs = ([random_agency(rng, i, start, f"s{seed}") for i in range(agencies)]
              if isinstance(agencies, int) else list(agencies))
