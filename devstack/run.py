@@ -9,11 +9,15 @@ Starts, in order, each in its own process group with its output in ``.devstack/<
    ``LOCALSTRIPE_PORT``, 8421), delivering signed events to the app's webhook route (Connect
    events signed with ``STRIPE_CONNECT_WEBHOOK_SECRET``, the others ``STRIPE_WEBHOOK_SECRET``);
 3. ``chalice local --no-autoreload --stage local`` on ``API_PORT`` (8000);
-4. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers;
+4. the demo agency: 30 days of history (``python -m devstack.seed --history``, the app
+   imported with a simulated clock; its output in ``.devstack/seed-history.log``), then its
+   logins through the API;
+5. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers
+   (after the seed, so that no hourly job meets the history half-written);
 
-then seeds the demo agency through the API, prints the logins and, once ``/v1/health``
-answers 200, the line ``ready``. Ctrl-C or SIGTERM stops every process group it started; if a
-child dies, it says which (with the end of its log) and stops everything with exit code 1.
+then prints the logins and, once ``/v1/health`` answers 200, the line ``ready``. Ctrl-C or
+SIGTERM stops every process group it started; if a child dies, it says which (with the end of
+its log) and stops everything with exit code 1.
 The environment of every child is ``devstack.defaults.child_env()``: the local defaults, each
 overridable from the parent environment.
 """
