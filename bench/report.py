@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.footprint import ColdStart, PackageSize
+from bench.hot_keys import MIN_AGENCIES, SHARE_LIMIT, HotKeys
 from bench.instrument import READ_APIS, WRITE_APIS
 from bench.measure import OpResult
 from bench.sweeps import SweepResult
@@ -120,6 +121,26 @@ def growth_notes(growth: list[dict[str, Any]]) -> list[str]:
             f"{p['subaccounts_before']}, {p['calls_after']} with {p['subaccounts_after']}); "
             "bounded by the page size, but one round trip per row."
             for p in growth if (p["extra_calls_per_subaccount"] or 0) > 0]
+
+
+HOT_KEYS_TARGET = (f"no hot partition: hottest key ≤ {SHARE_LIMIT:.0%} of the writes "
+                   f"(≥ {MIN_AGENCIES} agencies)")
+
+
+def check_hot_keys(hot: HotKeys | None) -> Check:
+    """SPEC 5 "No hot partition", on the mixed workload's partition writes."""
+    if hot is None:
+        return Check(HOT_KEYS_TARGET, "NOT CHECKED", "skipped")
+    if not hot.measured:
+        return Check(HOT_KEYS_TARGET, "NOT CHECKED", hot.status)
+    data = hot.as_json()
+    detail = (f"{data['hottest_index']} {data['hottest_key']} takes {data['hottest_share']:.2%} "
+              f"of {data['writes']} partition writes ({hot.agencies} agencies × {hot.days} days)")
+    if hot.agencies < MIN_AGENCIES:
+        return Check(HOT_KEYS_TARGET, "NOT CHECKED",
+                     f"only {hot.agencies} agencies (a smoke run); {detail}")
+    return Check(HOT_KEYS_TARGET, "PASS" if data["hottest_share"] <= SHARE_LIMIT else "MISS",
+                 detail)
 
 
 def check_targets(rows: list[OpResult], sweeps: list[SweepResult], cold: ColdStart | None,
@@ -247,6 +268,10 @@ def closing_note(checks: list[Check], rows: list[OpResult], sweeps: list[SweepRe
                                                          for api, n in calls.items())
                 + ". The GSI2 Query itself returns one item per due agency, so every GetItem "
                   "after it counts against the budget of 2.")
+        elif target == HOT_KEYS_TARGET:
+            notes.append(f"{target}: {check.detail}. One key written by every agency takes a "
+                         "share that does not shrink as agencies are added: shard it (as the "
+                         "due index is) or move it under the agency's own keys.")
         elif "repetitions" in target:
             notes.append(f"{target}: {check.detail}. Each usage repetition ingests 100 calls "
                          "(a few batched transactions against moto); 200 of them take several "
@@ -279,17 +304,19 @@ def closing_note(checks: list[Check], rows: list[OpResult], sweeps: list[SweepRe
     return notes
 
 
-def results_json(rows: list[OpResult], floor: OpResult, sweeps: list[SweepResult],
+def results_json(rows: list[OpResult], floor: OpResult | None, sweeps: list[SweepResult],
                  cold: ColdStart | None, package: PackageSize | None, checks: list[Check],
-                 notes: list[str], meta: dict[str, Any]) -> dict[str, Any]:
+                 notes: list[str], meta: dict[str, Any], hot: HotKeys | None = None
+                 ) -> dict[str, Any]:
     """Everything printed, as data."""
     return {
         "meta": meta,
-        "floor": floor.as_json(),
+        "floor": floor.as_json() if floor is not None else None,
         "operations": [row.as_json() for row in rows],
         "sweeps": [sweep.as_json() for sweep in sweeps],
         "cold_start": cold.as_json() if cold else None,
         "package": package.as_json() if package else None,
+        "hot_keys": hot.as_json() if hot is not None else None,
         "targets": [check.as_json() for check in checks],
         "closing_note": notes,
     }

@@ -3,11 +3,13 @@
 Per operation (through ``chalice.test.Client`` on the real app, DynamoDB on moto over HTTP,
 Stripe on the local emulator): DynamoDB calls by API, Stripe calls, median and p95 ms, and the
 ratio to a bare Chalice route doing one GetItem on the same table. Then the payout and
-auto-allocation sweeps at 10,000 agencies (100 due) and at 100 agencies (100 due), the cold
-start of ``import app``, and the ``chalice package`` zip. Targets are checked at the end, and
+auto-allocation sweeps at 10,000 agencies (100 due) and at 100 agencies (100 due), the writes
+per partition key of a mixed workload over 50 agencies (``bench.hot_keys``), the cold start of
+``import app``, and the ``chalice package`` zip. Targets are checked at the end, and
 everything is written to ``bench/results.json``.
 
     python -m bench.run [--reps 200] [--usage-reps 30] [--ops login,quote] [--no-sweeps] ...
+    python -m bench.run --only hot-keys [--hot-agencies 50] [--hot-days 3]
 """
 
 from __future__ import annotations
@@ -49,8 +51,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-sweeps", action="store_true")
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--no-package", action="store_true")
+    parser.add_argument("--hot-agencies", type=int, default=50,
+                        help="agencies of the mixed workload whose writes per key are counted")
+    parser.add_argument("--hot-days", type=int, default=3, help="simulated days of it")
+    parser.add_argument("--hot-seed", type=int, default=7, help="its random seed")
+    parser.add_argument("--no-hot-keys", action="store_true")
+    parser.add_argument("--only", choices=["hot-keys"],
+                        help="run just this step (the other sections of --json are kept)")
     parser.add_argument("--json", default=str(RESULTS), help="where to write the results")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.only == "hot-keys":
+        args.no_sweeps = args.no_cold_start = args.no_package = True
+        args.no_hot_keys = False
+    return args
 
 
 @contextlib.contextmanager
@@ -58,14 +71,25 @@ def live_app(app: Any) -> Iterator[str]:
     """The app on a real port (chalice local's server) so emulator webhooks reach it."""
     import requests
     from chalice.config import Config
-    from chalice.local import ChaliceRequestHandler, create_local_server
+    from chalice.local import (
+        ChaliceRequestHandler,
+        CustomLocalChalice,
+        LocalDevServer,
+        create_local_server,
+    )
 
     # One access-log line per webhook delivery would bury the table.
     ChaliceRequestHandler.log_message = lambda *args, **kwargs: None  # type: ignore[method-assign]
     port = free_port()
     config = Config.create(chalice_stage="test", app_name="agency-accounts", chalice_app=app,
                            project_dir=str(ROOT))
-    server = create_local_server(app, config, "127.0.0.1", port)
+    # chalice turns the app's class into its local subclass; doing it twice in one process
+    # (a test session's own live app, then ours) is an inheritance cycle. Once is enough, and
+    # the class is put back afterwards for whoever serves the app next.
+    original_class = app.__class__
+    server = (LocalDevServer(app, config, "127.0.0.1", port)
+              if isinstance(app, CustomLocalChalice)
+              else create_local_server(app, config, "127.0.0.1", port))
     # The inner HTTP server: LocalDevServer.serve_forever would print "Serving on …".
     thread = threading.Thread(target=getattr(server, "server", server).serve_forever,
                               daemon=True)
@@ -73,14 +97,15 @@ def live_app(app: Any) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            requests.get(f"{url}/v1/health", timeout=1)
+            requests.get(f"{url}/v1/health", timeout=5)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or slow on a loaded machine
             time.sleep(0.05)
     try:
         yield url
     finally:
         server.shutdown()
+        app.__class__ = original_class
 
 
 @contextlib.contextmanager
@@ -202,16 +227,25 @@ def main(argv: list[str] | None = None) -> int:
     from bench import instrument, report
 
     instrument.install()
-    cold = package = None
+    cold = package = hot = None
+    rows, floor, notes, growth = [], None, [], []
     try:
         with stripe_emulator(app, not args.no_stripe) as stripe_base:
             stripe_on = stripe_base is not None
-            print("operations…", file=sys.stderr)
-            rows, floor, notes, growth = run_operations(args, app, stripe_on)
+            if args.only is None:
+                print("operations…", file=sys.stderr)
+                rows, floor, notes, growth = run_operations(args, app, stripe_on)
             sweep_rows = []
             if not args.no_sweeps:
                 print("sweeps…", file=sys.stderr)
                 sweep_rows = run_sweeps(args, app, stripe_on)
+            if not args.no_hot_keys:
+                print("hot keys…", file=sys.stderr)
+                from bench import hot_keys
+
+                hot = hot_keys.measure(app, stripe_base, os.environ["PLATFORM_API_KEY"],
+                                       agencies=args.hot_agencies, days=args.hot_days,
+                                       seed=args.hot_seed)
     finally:
         env.stop()
     if not args.no_cold_start:
@@ -225,22 +259,29 @@ def main(argv: list[str] | None = None) -> int:
 
         package = measure_package()
 
-    checks = report.check_targets(rows, sweep_rows, cold, package)
+    checks = [] if args.only else report.check_targets(rows, sweep_rows, cold, package)
+    if hot is not None:
+        checks.append(report.check_hot_keys(hot))
     closing = (report.closing_note(checks, rows, sweep_rows, cold, package)
                + report.growth_notes(growth) + notes)
     lines = ["", f"BENCHMARK  (moto DynamoDB over HTTP, Stripe emulator "
                  f"{'on' if stripe_on else 'off'}; {os.cpu_count()} CPUs, "
                  f"load {os.getloadavg()[0]:.1f})", ""]
-    lines += report.render_ops(rows, floor)
-    lines += ["", "×floor = median / median of a bare Chalice route doing 1 GetItem "
-                  "(same client, same table). Money POSTs send an Idempotency-Key.", ""]
-    lines += [*report.render_growth(growth), ""]
+    if floor is not None:
+        lines += report.render_ops(rows, floor)
+        lines += ["", "×floor = median / median of a bare Chalice route doing 1 GetItem "
+                      "(same client, same table). Money POSTs send an Idempotency-Key.", ""]
+        lines += [*report.render_growth(growth), ""]
     if sweep_rows:
         lines += [*report.render_sweeps(sweep_rows), ""]
     if cold is not None:
         lines.append(f"cold start: import app {cold.app_ms:.0f} ms vs import chalice, pynamodb, "
                      f"stripe {cold.dependencies_ms:.0f} ms → ratio {cold.ratio:.2f} "
                      f"(median of {cold.runs} fresh interpreters)")
+    if hot is not None:
+        from bench.hot_keys import render as render_hot_keys
+
+        lines += ["", *render_hot_keys(hot)]
     if package is not None:
         lines.append("chalice package --stage dev: " + (
             f"deployment.zip {package.megabytes:.2f} MB" if package.zip_bytes is not None
@@ -257,10 +298,31 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": round(os.getloadavg()[0], 2), "reps": args.reps,
             "usage_reps": args.usage_reps, "warmup": args.warmup, "stripe": stripe_on,
             "seconds": round(elapsed, 1)}
-    data = report.results_json(rows, floor, sweep_rows, cold, package, checks, closing, meta)
+    data = report.results_json(rows, floor, sweep_rows, cold, package, checks, closing, meta,
+                               hot)
     data["growth_probe"] = growth
+    if args.only:
+        data = merged_results(Path(args.json), data, checks, closing)
     Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
     return 0
+
+
+def merged_results(path: Path, data: dict[str, Any], checks: list[Any], closing: list[str]
+                   ) -> dict[str, Any]:
+    """One step's results written into the last full run's file: its section and its
+    targets replaced, everything else kept."""
+    try:
+        previous = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return data
+    mine = {check.target for check in checks}
+    previous["hot_keys"] = data["hot_keys"]
+    previous["targets"] = [t for t in previous.get("targets", []) if t["target"] not in mine] + [
+        check.as_json() for check in checks]
+    previous["closing_note"] = [n for n in previous.get("closing_note", [])
+                                if not any(n.startswith(target) for target in mine)] + closing
+    previous.setdefault("meta", {})["hot_keys_run"] = data["meta"]
+    return previous
 
 
 if __name__ == "__main__":

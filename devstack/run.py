@@ -9,11 +9,15 @@ Starts, in order, each in its own process group with its output in ``.devstack/<
    ``LOCALSTRIPE_PORT``, 8421), delivering signed events to the app's webhook route (Connect
    events signed with ``STRIPE_CONNECT_WEBHOOK_SECRET``, the others ``STRIPE_WEBHOOK_SECRET``);
 3. ``chalice local --no-autoreload --stage local`` on ``API_PORT`` (8000);
-4. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers;
+4. the demo agency: 30 days of history (``python -m devstack.seed --history``, the app
+   imported with a simulated clock; its output in ``.devstack/seed-history.log``), then its
+   logins through the API;
+5. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers
+   (after the seed, so that no hourly job meets the history half-written);
 
-then seeds the demo agency through the API, prints the logins and, once ``/v1/health``
-answers 200, the line ``ready``. Ctrl-C or SIGTERM stops every process group it started; if a
-child dies, it says which (with the end of its log) and stops everything with exit code 1.
+then prints the logins and, once ``/v1/health`` answers 200, the line ``ready``. Ctrl-C or
+SIGTERM stops every process group it started; if a child dies, it says which (with the end of
+its log) and stops everything with exit code 1.
 The environment of every child is ``devstack.defaults.child_env()``: the local defaults, each
 overridable from the parent environment.
 """
@@ -139,6 +143,28 @@ def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
     raise Shutdown(signal.Signals(signum).name)
 
 
+def seed_stack(project_dir: Path, env: dict[str, str]) -> None:
+    """The demo agency: its 30 days of history (a process of its own, the app imported with
+    a simulated clock), then its logins over HTTP. Failures are warnings."""
+    started = time.monotonic()
+    history = subprocess.run([sys.executable, "-m", "devstack.seed", "--history"],
+                             cwd=project_dir, env=env, capture_output=True, text=True,
+                             timeout=300)
+    # The app's own JSON log lines go to the log file; the seed's lines are shown.
+    (project_dir / ".devstack" / "seed-history.log").write_text(history.stdout + history.stderr)
+    shown = [line for line in history.stdout.splitlines() if line.startswith("seed")]
+    for line in shown:
+        say(f"devstack: {line}")
+    if history.returncode != 0 and not shown:
+        say(f"devstack: seed: WARNING history: exit code {history.returncode}: "
+            + " | ".join(history.stderr.strip().splitlines()[-3:]))
+    say(f"devstack: seed: history took {time.monotonic() - started:.1f}s")
+    report = seed(api_base_url(env), env["PLATFORM_API_KEY"],
+                  log=lambda line: say(f"devstack: {line}"))
+    for item in report.created:
+        say(f"devstack: seeded {item}")
+
+
 def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
               ready_timeout: float = 120.0) -> int:
     """Start the stack, print ``ready``, supervise until a signal or a child's death."""
@@ -185,6 +211,9 @@ def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
         supervisor.wait_until(f"{api}/v1/health",
                               lambda: wait_for_http(f"{api}/v1/health", 0.5), ready_timeout)
         say(f"devstack: API on {api}")
+        if do_seed:
+            # Before the scheduler: its hourly jobs must not meet the history half-written.
+            seed_stack(project_dir, env)
         supervisor.start("scheduler", [py, "-m", "devstack.scheduler", "serve",
                                        "--project-dir", str(project_dir)])
         web_server = project_dir / "web" / "serve.py"
@@ -193,10 +222,6 @@ def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
                                      "--port", str(ports["WEB_PORT"]), "--api-base", api])
             supervisor.wait_until("the dashboard", lambda: port_open(ports["WEB_PORT"]), 30)
             say(f"devstack: dashboard on http://{HOST}:{ports['WEB_PORT']}/")
-        if do_seed:
-            report = seed(api, env["PLATFORM_API_KEY"], log=lambda line: say(f"devstack: {line}"))
-            for item in report.created:
-                say(f"devstack: seeded {item}")
         print_logins(api, stripe_base, env["PLATFORM_API_KEY"], say)
         # The promise of `ready`: /v1/health answers 200 right now, not just earlier.
         supervisor.wait_until(f"{api}/v1/health",

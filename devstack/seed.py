@@ -1,12 +1,22 @@
-"""Seed a demo agency through the public HTTP API (idempotent).
+"""Seed a demo agency with 30 days of history, then its logins (idempotent).
 
-Only the API is used, never the table, so the seed also exercises the routes a real operator
-would call. Every step first checks whether its result already exists (a working login, a
-sub-account with the same name) and money steps carry an ``Idempotency-Key``, so running the
-seed twice changes nothing. While the app team is still building routes, a step whose route
-does not exist yet (404/405) or that fails prints a warning and the seed carries on.
+Two parts, both through the app's public routes, never the table:
 
-``python -m devstack.seed [--api URL]`` runs it by hand against a running stack.
+- ``seed_history`` (``python -m devstack.seed --history``): the demo agency as it would look
+  after a month of use, built with the benchmark's workload generator (``bench.workload``):
+  calls on both tiers and every status (some with holds), purchases (some declined), moves,
+  Stripe Connect onboarding, a paid payout, and a monthly auto-allocation declined on the
+  primary's failing card, fixed and retried the next day. The app's clock is swapped for the
+  simulated day, so it runs in a process of its own with the app imported, driven through
+  ``chalice.test.Client``, against the stack's DynamoDB and Stripe emulator; while it runs
+  the emulator's webhooks go to that process's app (the same clock), then back to the API.
+- ``seed`` (``python -m devstack.seed [--api URL]``): over HTTP against the running API, the
+  demo agency if the history did not make it, its two clients, minutes, and an admin.
+
+Every step first checks whether its result already exists (a working login, a sub-account
+with the same name) and money steps carry an ``Idempotency-Key``, so running the seed twice
+changes nothing. While the app team is still building routes, a step whose route does not
+exist yet (404/405) or that fails prints a warning and the seed carries on.
 """
 
 from __future__ import annotations
@@ -16,15 +26,22 @@ import json
 import os
 import re
 import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from devstack.defaults import APP_ENV_DEFAULTS, api_base_url
+from dateutil.relativedelta import relativedelta
+
+from devstack.defaults import APP_ENV_DEFAULTS, WEBHOOK_PATH, api_base_url, child_env
+
+if TYPE_CHECKING:
+    from bench.workload import AgencySpec
 
 AGENCY_NAME = "Demo Agency"
 OWNER_EMAIL = "owner@demo.agency"
@@ -39,6 +56,13 @@ SUBACCOUNTS = (
 PRICES = {"basic": "0.12", "premium": "0.20"}
 GRANTS = {"basic_minutes": "1000", "premium_minutes": "500"}
 INVITE_TOKEN = re.compile(r"accept-invite\?token=([A-Za-z0-9._~%+-]+)")
+HISTORY_DAYS = 30
+HISTORY_SEED = 30  # the same demo month every time (the app's own ids differ)
+#: Days before the first day of history: the agency's anchor puts its first payout date
+#: 8-11 days in; North's puts its monthly auto-allocation 16-19 days in.
+AGENCY_ANCHOR_DAYS, NORTH_ANCHOR_DAYS, SOUTH_ANCHOR_DAYS = 20, 12, 5
+#: Clients' opening purchases: USD 220 of profit before the first payout date (threshold 100).
+OPENING_MINUTES = (("basic", 2500), ("premium", 1500))
 
 
 class SeedStepFailed(Exception):
@@ -224,6 +248,126 @@ def seed(api_base: str, platform_key: str, today: str | None = None,
     step("admin", admin)
     return report
 
+# -- 30 days of history ------------------------------------------------------------------------
+
+
+def next_cycle_date(anchor: date, after: date) -> date:
+    """The first monthly cycle date from ``anchor`` strictly after ``after`` (month ends
+    clamped, as SPEC's billing cycles)."""
+    months = 1
+    while anchor + relativedelta(months=months) <= after:
+        months += 1
+    return anchor + relativedelta(months=months)
+
+
+def demo_history(today: date) -> tuple[AgencySpec, date, list[date]]:
+    """The demo agency's month: its spec, the first day, and the days its jobs run (the
+    payout date, then the auto-allocation date and the retry after it)."""
+    from bench.workload import AgencySpec, SubaccountSpec
+
+    first = today - timedelta(days=HISTORY_DAYS)
+    anchors = {"agency": first - timedelta(days=AGENCY_ANCHOR_DAYS),
+               SUBACCOUNTS[0]["name"]: first - timedelta(days=NORTH_ANCHOR_DAYS),
+               SUBACCOUNTS[1]["name"]: first - timedelta(days=SOUTH_ANCHOR_DAYS)}
+    spec = AgencySpec(
+        name=AGENCY_NAME, owner_email=OWNER_EMAIL, owner_password=OWNER_PASSWORD, plan=PLAN,
+        subscription_start=anchors["agency"],
+        subaccounts=tuple(SubaccountSpec(s["name"], s["login_email"], dict(PRICES),
+                                         anchors[s["name"]]) for s in SUBACCOUNTS),
+        connect=True, allocation_on=0, primary_card_fails=True,
+        opening_minutes=OPENING_MINUTES, calls_per_day=(2, 4))
+    payout = next_cycle_date(anchors["agency"], first)
+    allocation = next_cycle_date(anchors[SUBACCOUNTS[0]["name"]], first)
+    return spec, first, [payout, allocation, allocation + timedelta(days=1)]
+
+
+def seed_history(client: Any, stripe_base: str, platform_key: str, *,
+                 today: date | None = None,
+                 log: Callable[[str], None] = lambda line: print(line, flush=True)
+                 ) -> SeedReport:
+    """The demo agency with ``HISTORY_DAYS`` days of history, through ``client`` (a
+    ``chalice.test.Client`` on the app); nothing when its owner can already sign in.
+
+    The emulator's webhooks must reach this process's app (its clock is the simulated one).
+    """
+    from bench.ops import call
+    from bench.workload import Mix, WorkloadFailed, run_workload
+
+    report = SeedReport()
+    signed_in = call(client, "POST", "/v1/auth/login",
+                     body={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
+    if signed_in.status == 200:
+        report.skipped.append("history (the demo agency exists)")
+        return report
+    spec, first, (payout, allocation, retry) = demo_history(today or datetime.now(UTC).date())
+    # Only the runs that have something to do: each job run reads all 16 due-index shards.
+    job_days = {payout: ("payout-sweep",), allocation: ("auto-allocation",),
+                retry: ("auto-allocation",)}
+    started = time.perf_counter()
+    try:
+        result = run_workload(
+            client, stripe_base, platform_key, agencies=[spec], days=HISTORY_DAYS,
+            seed=HISTORY_SEED, start=first, job_days=job_days,
+            mix=Mix(held_calls=0.1, purchases=0.3, moves=(0, 0, 0, 1), reads=False))
+    except WorkloadFailed as exc:
+        report.warnings.append(f"history: {exc}")
+        log(f"seed: WARNING history: {exc}")
+        return report
+    calls = sum(n for key, n in result.counts.items() if key == "call recorded")
+    report.created.append(
+        f"{HISTORY_DAYS} days of history from {first}: {calls} calls, "
+        f"{result.counts['purchase 201']} purchases ({result.counts['purchase 402']} declined), "
+        f"{result.counts['confirm move 201']} moves, {result.requests} requests in "
+        f"{time.perf_counter() - started:.1f}s")
+    log("history: seconds by operation: " + ", ".join(  # the log file only (no "seed" prefix)
+        f"{op} {seconds:.1f}" for op, seconds in result.seconds_by_operation.most_common()))
+    for problem in result.unexpected:
+        report.warnings.append(f"history: {problem}")
+        log(f"seed: WARNING history: {problem}")
+    return report
+
+
+@contextmanager
+def webhooks_to_this_process(app: Any, stripe_base: str) -> Iterator[None]:
+    """Point the emulator's two webhook endpoints at ``app`` served in this process, then back
+    at the API (``STRIPE_WEBHOOK_URL``) once every event sent meanwhile was delivered."""
+    import requests
+
+    from bench.run import live_app
+    from bench.workload import settle_webhooks
+
+    def register(url: str) -> None:
+        for name, secret, connect in (
+                ("default", os.environ["STRIPE_WEBHOOK_SECRET"], "false"),
+                ("connect", os.environ["STRIPE_CONNECT_WEBHOOK_SECRET"], "true")):
+            requests.post(f"{stripe_base}/_config/webhooks/{name}", timeout=10, data={
+                "url": url, "secret": secret, "connect": connect}).raise_for_status()
+
+    with live_app(app) as here:
+        register(here + WEBHOOK_PATH)
+        try:
+            yield
+        finally:
+            settle_webhooks(stripe_base)
+            register(os.environ["STRIPE_WEBHOOK_URL"])
+
+
+def seed_history_here(today: date | None = None,
+                      log: Callable[[str], None] = lambda line: print(line, flush=True)
+                      ) -> SeedReport:
+    """``seed_history`` with the app imported into this process from the working directory,
+    configured like the API (the local stack's environment)."""
+    os.environ.update(child_env())
+    from chalice.test import Client
+
+    from app import app
+
+    stripe_base = os.environ["STRIPE_API_BASE"]
+    with webhooks_to_this_process(app, stripe_base), \
+            Client(app, stage_name="local", project_dir=os.getcwd()) as client:
+        return seed_history(client, stripe_base, os.environ["PLATFORM_API_KEY"],
+                            today=today, log=log)
+
 
 def print_logins(api_base: str, stripe_base: str, platform_key: str,
                  log: Callable[[str], None]) -> None:
@@ -242,7 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api", default=os.environ.get("API_BASE_URL") or api_base_url())
     parser.add_argument("--key", default=os.environ.get("PLATFORM_API_KEY")
                         or APP_ENV_DEFAULTS["PLATFORM_API_KEY"])
+    parser.add_argument("--history", action="store_true",
+                        help=f"only the {HISTORY_DAYS} days of history, with the app imported "
+                             "from the working directory (what `make run` does first)")
     args = parser.parse_args(argv)
+    if args.history:
+        try:
+            report = seed_history_here()
+        except Exception as exc:  # an app without these routes: a warning, like the HTTP seed
+            report = SeedReport(warnings=[f"history: {type(exc).__name__}: {exc}"])
+            print(f"seed: WARNING history: {type(exc).__name__}: {exc}", flush=True)
+        for item in report.created:
+            print(f"seeded {item}", flush=True)
+        return 0 if not report.warnings else 1
     report = seed(args.api, args.key)
     print(json.dumps(report.__dict__, indent=2))
     return 0 if not report.warnings else 1
