@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
 
+from chalicelib import jobs
 from chalicelib.api.http import RequestContext, route
 from chalicelib.api.models import CreateAgencyBody, DecimalInput, StrictBody
 from chalicelib.api.render import (
@@ -65,12 +66,11 @@ class JobRunBody(StrictBody):
        summary="Run a scheduled job now, as if the clock read as_of")
 def run_job(ctx: RequestContext, name: str) -> dict[str, Any]:
     """Platform: run ``auto-allocation``, ``plan-renewal``, ``payout-sweep``, ``reconciliation``."""
-    from chalicelib.jobs import run_job as run
-
-    as_of = ctx.body.as_of or datetime.now(UTC)
-    if as_of.tzinfo is None:
+    as_of = ctx.body.as_of
+    if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
-    return run(name, as_of.astimezone(UTC))
+    # No as_of: now, by the composition root's clock.
+    return jobs.run_job(name, as_of.astimezone(UTC) if as_of is not None else None)
 
 
 class OutboxRecord(Protocol):

@@ -217,10 +217,6 @@ class TestDemoHistory:
         assert notices.status == 200, notices.body
         assert "auto_allocation_failed" in {n["type"] for n in notices.body["notifications"]}
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "chalicelib/services/connect.py _today() reads the system clock, not the clock port: "
-        "onboarding during the simulated month schedules the first payout after the real "
-        "today, so no payout falls inside the history (passes once _today uses the port)"))
     def test_a_paid_payout(self, seeded: dict[str, Any]) -> None:
         answer = call(seeded["client"], "GET", "/v1/agency/payouts", token=seeded["owner"])
         assert answer.status == 200, answer.body
