@@ -11,7 +11,8 @@ from chalicelib.domain.ledger import Asset, Code, LedgerTransaction, supply, tra
 from chalicelib.services.identity import SUBACCOUNT_LOGIN_CLAIM, create_invitation_ops
 from chalicelib.services.ports import now
 from chalicelib.store import subaccount_logins
-from chalicelib.store.identity import get_invitation, get_invitation_token
+from chalicelib.store.identity import get_invitation
+from chalicelib.store.invitations import token as get_invitation_token
 from chalicelib.store.ledger import post_transaction, read_balance
 from chalicelib.store.removals import balance_unchanged
 from chalicelib.store.subaccounts import SubaccountChanged
