@@ -294,7 +294,7 @@ def closing_note(checks: list[Check], rows: list[OpResult], sweeps: list[SweepRe
                 f"{row.name}: besides its TransactWriteItems it writes "
                 + ", ".join(f"{api} ×{n}" for api, n in other.items())
                 + " outside the transaction (the Idempotency-Key answer is stored by "
-                  "chalicelib/services/idempotency.run_idempotent after the handler"
+                  "chalicelib/api/idempotency.run_idempotent after the handler"
                 + (", plus the operation's own" if sum(other.values()) > 1 else "") + ").")
         if not row.measured:
             notes.append(f"{row.name}: {row.status}")

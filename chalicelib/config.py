@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -206,9 +207,6 @@ class Settings(BaseSettings):
     def _fetch(self, rule: SecretRule, name: str) -> tuple[str, str | None]:
         """The secret ``name`` from Secrets Manager, through Powertools' cache."""
         if self._secrets_provider is None:
-            # Imported here: the local stack and the tests never pay for it.
-            from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
             self._secrets_provider = SecretsProvider()
         try:
             value = self._secrets_provider.get(name, max_age=self.secrets_max_age_seconds)

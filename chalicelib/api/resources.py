@@ -1,14 +1,13 @@
 """Routes: campaigns, agents, automations and phone numbers of a sub-account.
 
 The four types share one set of handlers, registered once per type with explicit paths
-(a ``{type}`` path parameter would shadow sibling routes such as ``…/wallet``). Handlers
-import their service when first called, so ``import app`` (the cold start) loads none.
+(a ``{type}`` path parameter would shadow sibling routes such as ``…/wallet``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
@@ -16,9 +15,14 @@ from pydantic import BaseModel, Field
 from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import StrictBody
 from chalicelib.domain.resources import RESOURCE_TYPES
-
-if TYPE_CHECKING:
-    from chalicelib.services.resources import Resource, ResourcePage
+from chalicelib.services.resources import (
+    Resource,
+    ResourcePage,
+    create_resource,
+    delete_resource,
+    list_resources,
+    set_resource_status,
+)
 
 bp = Blueprint(__name__)
 
@@ -137,29 +141,21 @@ def _register(segment: str) -> None:
                       422: ("invalid_phone_number",)} if numbers else _WRITE_REFUSALS)
 
     def list_handler(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
-        from chalicelib.services.resources import list_resources
-
         return render_page(list_resources(ctx.user, subaccount_id, segment,
                                           limit=page_limit(ctx),
                                           cursor=ctx.query.get("cursor")))
 
     def create_handler(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
-        from chalicelib.services.resources import create_resource
-
         return render_resource(create_resource(ctx.user, subaccount_id, segment,
                                                name=getattr(ctx.body, "name", None),
                                                number=getattr(ctx.body, "number", None)))
 
     def patch_handler(ctx: RequestContext, subaccount_id: str,
                       resource_id: str) -> dict[str, Any]:
-        from chalicelib.services.resources import set_resource_status
-
         return render_resource(set_resource_status(ctx.user, subaccount_id, segment,
                                                    resource_id, ctx.body.status))
 
     def delete_handler(ctx: RequestContext, subaccount_id: str, resource_id: str) -> None:
-        from chalicelib.services.resources import delete_resource
-
         delete_resource(ctx.user, subaccount_id, segment, resource_id)
 
     route(bp, collection, "GET", query=("limit", "cursor"), tag="resources",

@@ -1,13 +1,9 @@
-"""Routes: sub-accounts — create, list, get, edit, suspend / restore, two-step removal.
-
-Handlers import their service when first called, as every blueprint does: ``import app``
-(the Lambda's cold start) then loads no use case, nor what they load (argon2, JWT).
-"""
+"""Routes: sub-accounts — create, list, get, edit, suspend / restore, two-step removal."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chalice.app import Blueprint
 from pydantic import BaseModel, Field
@@ -18,11 +14,16 @@ from chalicelib.api.models import DecimalInput, Email, StrictBody
 from chalicelib.api.render import render_subaccount
 from chalicelib.api.resources import ResourceOut, render_resource
 from chalicelib.domain.money import render_minutes
+from chalicelib.services.removals import Removal, RemovalPreview
+from chalicelib.services.removals import removal_preview as preview
+from chalicelib.services.removals import remove_subaccount as remove
+from chalicelib.services.subaccounts import SubaccountView, get_subaccount_view
+from chalicelib.services.subaccounts import create_subaccount as create
+from chalicelib.services.subaccounts import list_subaccounts as listing
+from chalicelib.services.subaccounts import update_subaccount as change
+from chalicelib.services.suspensions import restore_subaccount as restore
+from chalicelib.services.suspensions import suspend_subaccount as suspend
 from chalicelib.services.wallets import wallet_view
-
-if TYPE_CHECKING:
-    from chalicelib.services.removals import Removal, RemovalPreview
-    from chalicelib.services.subaccounts import SubaccountView
 
 bp = Blueprint(__name__)
 
@@ -258,8 +259,6 @@ def _prices(body: PricesBody | PricesPatchBody | None) -> dict[str, object]:
        summary="Create a sub-account (plan cap, prices ≥ base cost, login invitation)")
 def create_subaccount(ctx: RequestContext) -> dict[str, Any]:
     """Owner/Admin: a new sub-account; its login email receives an invitation."""
-    from chalicelib.services.subaccounts import create_subaccount as create
-
     body: CreateSubaccountBody = ctx.body
     return render_with_wallet(create(
         ctx.user, name=body.name, login_email=body.login_email, prices=_prices(body.prices),
@@ -271,8 +270,6 @@ def create_subaccount(ctx: RequestContext) -> dict[str, Any]:
        summary="Sub-accounts the caller may see, with balances")
 def list_subaccounts(ctx: RequestContext) -> dict[str, Any]:
     """Visible sub-accounts, each with its wallet block."""
-    from chalicelib.services.subaccounts import list_subaccounts as listing
-
     views, next_cursor = listing(
         ctx.user, limit=page_limit(ctx, default=50, maximum=100), cursor=ctx.query.get("cursor"))
     return {"subaccounts": [render_with_wallet(view) for view in views],
@@ -283,8 +280,6 @@ def list_subaccounts(ctx: RequestContext) -> dict[str, Any]:
        errors={404: ("not_found",)}, summary="One sub-account with its wallet")
 def get_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """A sub-account (banner included) and its wallet."""
-    from chalicelib.services.subaccounts import get_subaccount_view
-
     return render_with_wallet(get_subaccount_view(ctx.user, subaccount_id))
 
 
@@ -295,8 +290,6 @@ def get_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
        summary="Edit name, login email, prices or billing anchor")
 def update_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: change a sub-account (a price change bumps its price version)."""
-    from chalicelib.services.subaccounts import update_subaccount as change
-
     body: UpdateSubaccountBody = ctx.body
     return render_with_wallet(change(
         ctx.user, subaccount_id, name=body.name, login_email=body.login_email,
@@ -310,8 +303,6 @@ def update_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]
        summary="Suspend a sub-account (pauses its campaigns, agents, automations)")
 def suspend_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: suspend with an optional note (≤ 150 characters)."""
-    from chalicelib.services.suspensions import suspend_subaccount as suspend
-
     return render_subaccount(suspend(ctx.user, subaccount_id, ctx.body.note))
 
 
@@ -320,8 +311,6 @@ def suspend_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any
        summary="Restore a suspended sub-account (re-activates what the suspension paused)")
 def restore_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: lift the suspension."""
-    from chalicelib.services.suspensions import restore_subaccount as restore
-
     return render_subaccount(restore(ctx.user, subaccount_id))
 
 
@@ -330,8 +319,6 @@ def restore_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any
        summary="Removal preview: balances, numbers, automations, eligible destinations")
 def removal_preview(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: step one of removal."""
-    from chalicelib.services.removals import removal_preview as preview
-
     return render_preview(preview(ctx.user, subaccount_id))
 
 
@@ -343,6 +330,4 @@ def removal_preview(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
        summary="Remove a sub-account, moving its minutes and credits out")
 def remove_subaccount(ctx: RequestContext, subaccount_id: str) -> dict[str, Any]:
     """Owner/Admin: step two of removal (one ledger transaction)."""
-    from chalicelib.services.removals import remove_subaccount as remove
-
     return render_removal(remove(ctx.user, subaccount_id, ctx.body.minutes_destination_id))

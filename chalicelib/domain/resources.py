@@ -1,15 +1,15 @@
 """Resources of a sub-account: the four kinds, their statuses, and what a suspension or a
 removal does to each; phone numbers in strict E.164.
 
-Pure rules: no I/O. ``phonenumbers`` is imported when the first number is checked, not at
-import: its metadata costs about 100 ms of every cold start, and most requests never see a
-phone number.
+Pure rules: no I/O (``phonenumbers`` loads a region's metadata on first use, not at import).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+import phonenumbers
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
 
@@ -67,8 +67,6 @@ def phone_number_id(number: str) -> str:
 
 def normalize_e164(raw: str) -> str:
     """A phone number in strict E.164, validated with ``phonenumbers``; else 422."""
-    import phonenumbers  # lazily: the cold start (module docstring)
-
     error = ValidationFailed(
         "number must be a valid phone number in E.164 format, e.g. +14155550123",
         code="invalid_phone_number", details={"field": "number"})

@@ -6,13 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chalicelib.services.suspensions import subaccount_suspension_sweep as sweep
 from chalicelib.services.sweeps import Deadline
 
 
 def subaccount_suspension_sweep(as_of: datetime, deadline: Deadline | None = None
                                 ) -> dict[str, Any]:
-    """The use case's sweep (``chalicelib.services.suspensions``), imported when the job
-    first runs so that ``import app`` (the cold start) does not load the use cases."""
-    from chalicelib.services.suspensions import subaccount_suspension_sweep as sweep
-
+    """The use case's sweep (``chalicelib.services.suspensions``)."""
     return sweep(as_of, deadline)

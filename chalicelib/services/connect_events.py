@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib.domain.money import micros_to_cents
 from chalicelib.domain.payouts import PayoutStatus, transfer_attempt
-from chalicelib.observability import logger
+from chalicelib.observability import count, logger
 from chalicelib.services.access import get_agency
 from chalicelib.services.connect import account_updated_ops
 from chalicelib.services.email import send_email
@@ -124,7 +124,9 @@ def payout_failed(event: dict[str, Any]) -> list[Op] | Effect:
 
 
 def _email_owner_bank_failure(agency_id: str, failure_code: str) -> None:
-    """Tell the agency owner that the bank details need fixing (best effort, logged)."""
+    """Count the bank failure (alarm ``BankPayoutsFailed``) and tell the agency owner that
+    the bank details need fixing (best effort, logged). Runs once, after the winning commit."""
+    count("BankPayoutsFailed")
     try:
         agency = get_agency(agency_id)
         email = connect_accounts.owner_email(agency_id, agency.owner_user_id)

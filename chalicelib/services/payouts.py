@@ -475,8 +475,3 @@ def list_payouts(principal: Principal, *, limit: int, cursor: str | None) -> Pay
     authorize_agency(principal, Action.MANAGE_AGENCY)
     items, next_cursor = payouts.page(principal.agency_id, limit=limit, cursor=cursor)
     return PayoutPage(items, next_cursor)
-
-
-def latest_payout(agency_id: str) -> Payout | None:
-    """The newest payout of an agency, or None (one Query of one item)."""
-    return payouts.latest(agency_id)

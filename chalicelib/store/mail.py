@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import boto3
 from pynamodb.attributes import UnicodeAttribute
 
 from chalicelib.observability import logger
@@ -46,8 +47,6 @@ class SesMailer:
     def send(self, to: str, subject: str, body: str) -> None:
         """Send through SES."""
         if self._client is None:
-            import boto3  # lazy: most requests send no email
-
             self._client = boto3.client("ses")
         try:
             self._client.send_email(

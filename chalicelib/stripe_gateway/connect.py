@@ -36,11 +36,6 @@ def create_express_account(agency_id: str, email: str | None) -> dict[str, Any]:
         params, {"idempotency_key": f"connect:{agency_id}"})))
 
 
-def retrieve_account(account_id: str) -> dict[str, Any]:
-    """The Stripe account object."""
-    return _plain(call_stripe(lambda: stripe_client().v1.accounts.retrieve(account_id)))
-
-
 def fetch_account(account_id: str) -> dict[str, Any] | None:
     """The account as Stripe has it now; ``None`` if Stripe has no such account."""
     found = retrieve_or_none(lambda: stripe_client().v1.accounts.retrieve(account_id))

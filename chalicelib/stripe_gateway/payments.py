@@ -238,18 +238,3 @@ def payment_intent_of_charge(charge_id: str) -> str | None:
     """The PaymentIntent id of a charge (disputes that lack it); ``None`` for no such charge."""
     charge = fetch_charge(charge_id)
     return None if charge is None else charge.payment_intent_id
-
-
-def refund_intent(payment_intent_id: str, *, idempotency_key: str,
-                  amount_cents: int | None = None) -> str:
-    """Refund (all or ``amount_cents`` of) a PaymentIntent's charge; returns the refund id.
-
-    The ledger reacts to the ``charge.refunded`` webhook, never to this call's answer, so a
-    refund made in Stripe's dashboard is handled the same way.
-    """
-    params: dict[str, Any] = {"payment_intent": payment_intent_id}
-    if amount_cents is not None:
-        params["amount"] = amount_cents
-    refund = call_stripe(lambda: stripe_client().v1.refunds.create(
-        params, {"idempotency_key": idempotency_key}))
-    return str(refund.id)

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.connect.helpers import add_profit, connect, payouts, stripe_post, sweep
+from tests.e2e.connect.test_connect_payouts import ANCHOR, at, cycle_dates
 from tests.e2e.payments.support import add_card, buy, new_subaccount
 from tests.helpers import call, create_agency
+from tests.stripe_fixtures import wait_for
 
 
 def emitted(out: str) -> dict[str, float]:
@@ -52,3 +55,20 @@ def test_purchases_declines_and_usage_records_are_counted(
     assert answer.status == 200, answer.body
     assert emitted(capsys.readouterr().out) == {"UsageRecordsRecorded": 2,
                                                 "UsageRecordsDuplicate": 1}
+
+
+def test_a_bank_refused_payout_is_counted_for_its_alarm(
+        app_client: Any, stripe_emulator: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``payout.failed`` (the connected account's bank refused the money) is the metric
+    ``BankPayoutsFailed``, which the ``BankPayoutsFailed`` alarm in infra/table.json watches."""
+    agency = create_agency(app_client, subscription_start=ANCHOR)
+    account_id = connect(app_client, agency, stripe_emulator)
+    stripe_post(stripe_emulator, "/v1/test_helpers/balance/add_available", amount=100_000)
+    add_profit(agency, 150_000_000, "metrics")
+    assert sweep(app_client, at(cycle_dates()[0]))["succeeded"] == 1
+    capsys.readouterr()
+
+    stripe_post(stripe_emulator, f"/v1/test_helpers/accounts/{account_id}/fail_payout",
+                failure_code="account_closed")
+    wait_for(lambda: payouts(app_client, agency)[0]["status"] == "failed")
+    assert emitted(capsys.readouterr().out).get("BankPayoutsFailed") == 1
