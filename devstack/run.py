@@ -15,7 +15,9 @@ Starts, in order, each in its own process group with its output in ``.devstack/<
 5. the local scheduler (``devstack.scheduler serve``), firing the ``@app.schedule`` handlers
    (after the seed, so that no hourly job meets the history half-written);
 
-then prints the logins and, once ``/v1/health`` answers 200, the line ``ready``. Ctrl-C or
+then prints the logins and, once ``/v1/health`` answers 200, the line ``ready``; from then on
+it prints the JSON log lines of the API and the scheduler (one per request, job run and
+webhook event, with its ``correlation_id``), as CloudWatch would receive them. Ctrl-C or
 SIGTERM stops every process group it started; if a child dies, it says which (with the end of
 its log) and stops everything with exit code 1.
 The environment of every child is ``devstack.defaults.child_env()``: the local defaults, each
@@ -73,6 +75,28 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+
+
+class JsonLineEcho:
+    """Prints to our output the JSON log lines (one per request, job run and webhook event,
+    as in CloudWatch) that the API and the scheduler write to their logs."""
+
+    def __init__(self, logs: list[Path]) -> None:
+        self.offsets = {log: 0 for log in logs}
+
+    def pump(self) -> None:
+        """Print the complete JSON lines written since the last call."""
+        for log, offset in self.offsets.items():
+            if not log.exists():
+                continue
+            with open(log, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+            complete = data.rfind(b"\n") + 1
+            self.offsets[log] = offset + complete
+            for line in data[:complete].decode(errors="replace").splitlines():
+                if line.startswith('{"level"'):
+                    print(line, flush=True)
 
 
 class Supervisor:
@@ -221,13 +245,16 @@ def run_stack(project_dir: Path, env: dict[str, str], *, do_seed: bool = True,
             supervisor.start("web", [py, str(web_server), "--host", HOST,
                                      "--port", str(ports["WEB_PORT"]), "--api-base", api])
             supervisor.wait_until("the dashboard", lambda: port_open(ports["WEB_PORT"]), 30)
-            say(f"devstack: dashboard on http://{HOST}:{ports['WEB_PORT']}/")
+            say(f"devstack: dashboard on http://{HOST}:{ports['WEB_PORT']}/ "
+                f"(API reference: http://{HOST}:{ports['WEB_PORT']}/docs)")
         print_logins(api, stripe_base, env["PLATFORM_API_KEY"], say)
         # The promise of `ready`: /v1/health answers 200 right now, not just earlier.
         supervisor.wait_until(f"{api}/v1/health",
                               lambda: wait_for_http(f"{api}/v1/health", 0.5), ready_timeout)
         say("ready")
+        echo = JsonLineEcho([state_dir / "chalice-local.log", state_dir / "scheduler.log"])
         while True:
+            echo.pump()
             dead = supervisor.dead_child()
             if dead is not None:
                 say("devstack: " + supervisor.death_notice(dead) + "\ndevstack: stopping all")

@@ -40,6 +40,10 @@ RECEIVED = []
 @app.route("/v1/health")
 def health():
     names = boto3.client("dynamodb").list_tables()["TableNames"]
+    # As the real app's Powertools logger does: one JSON line per request.
+    print(json.dumps({"level": "INFO", "message": "request", "route": "/v1/health",
+                      "correlation_id": app.current_request.headers.get("x-request-id")}),
+          flush=True)
     return {"status": "ok" if os.environ["TABLE_NAME"] in names else "no table"}
 
 
@@ -159,7 +163,11 @@ def stack(project: Path) -> Iterator[Stack]:
 def test_ready_then_sigterm_stops_every_process(stack: Stack) -> None:
     stack.wait_for_line("ready")
 
-    assert requests.get(f"{stack.api}/v1/health", timeout=10).json() == {"status": "ok"}
+    assert requests.get(f"{stack.api}/v1/health", timeout=10,
+                        headers={"X-Request-Id": "echo-me-1"}).json() == {"status": "ok"}
+    # The API's JSON log lines reach `make run`'s own output, not only its log file.
+    stack.wait_for_line(json.dumps({"level": "INFO", "message": "request", "route": "/v1/health",
+                                    "correlation_id": "echo-me-1"}), timeout=10)
     assert any("seed: WARNING" in line for line in stack.lines)  # no seed routes here
     assert any("owner@demo.agency / demo-owner-pass-1" in line for line in stack.lines)
     # The emulator delivers signed events to the app, with the secret the app was given.
