@@ -24,7 +24,6 @@ LEFT: dict[str, int] = {
     "chalicelib/services/auto_recharge.py": 43,
     "chalicelib/services/payments.py": 46,
     "chalicelib/services/plan_renewal.py": 21,
-    "chalicelib/services/webhooks.py": 5,
 }
 
 
