@@ -23,7 +23,6 @@ LEFT: dict[str, int] = {
     "chalicelib/services/auto_allocation.py": 36,
     "chalicelib/services/auto_recharge.py": 43,
     "chalicelib/services/payments.py": 46,
-    "chalicelib/services/plan_renewal.py": 21,
 }
 
 
