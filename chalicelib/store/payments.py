@@ -1,4 +1,9 @@
-"""Payments persistence: Stripe customers, purchases, auto-allocation, auto-recharge, plan renewal.
+"""Payments persistence: the models of the payments area, payment profiles (each
+sub-account's Stripe customer and saved cards), purchase reads and disputes.
+
+The access patterns of the other items are in their repositories: ``store.purchases``
+(a purchase from pending to settled), ``store.auto_allocation_rules``,
+``store.auto_recharge_rules``, ``store.plan_renewals`` and ``store.webhooks``.
 
 Purchases are recorded ``pending`` BEFORE Stripe is asked to charge, so a crash between Stripe
 and DynamoDB leaves a trace that the webhook or the reconciliation sweep finishes. Schedules
