@@ -114,6 +114,14 @@ class TestClaims:
         with pytest.raises(ConditionFailed):  # a concurrent debit read the same rule
             claimed(read, "rch_2")
 
+    def test_a_claim_read_before_it_was_released_is_refused(self, table) -> None:
+        claimed(saved(), "rch_1")
+        stale = stored()  # claimed by rch_1, spend unchanged from here on
+        commit([rules.release_op(stale, "rch_1")])
+        with pytest.raises(ConditionFailed):
+            claimed(stale, "rch_2", spent=2_000_000)
+        assert stored().in_flight is None
+
     def test_a_success_releases_only_its_own_claim(self, table) -> None:
         claimed(saved(), "rch_1")
         with pytest.raises(ConditionFailed):
