@@ -39,9 +39,9 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.roles import Principal
 from chalicelib.observability import count, flush_metrics, logger
+from chalicelib.services.cursors import bound_to
 from chalicelib.services.ports import ports
 from chalicelib.services.sessions import principal_from_token
-from chalicelib.store.pagination import bound_to
 
 ACCEPTED_CONTENT_TYPES = [
     "application/json",

@@ -103,15 +103,14 @@ def default_payment_method(ctx: RequestContext, subaccount_id: str,
 def purchase(ctx: RequestContext, subaccount_id: str) -> Reply:
     """201 once credited; 202 while Stripe settles it; 402 ``card_declined``."""
     from chalicelib.services.payments import purchase_minutes
-    from chalicelib.store.keys import payment_profile_sk
 
     # The guard read the sub-account and its payment profile (the saved cards) together.
-    sub, extra = ctx.authorized
+    sub, profile = ctx.authorized
     body: PurchaseBody = ctx.body
     rendered, status = purchase_minutes(
         ctx.user, sub, tier=body.tier, minutes=body.minutes,
         payment_method_id=body.payment_method_id, idempotency_key=ctx.idempotency_key,
-        profile=extra.get(payment_profile_sk(subaccount_id)),
+        profile=profile,
     )
     return Reply(for_viewer(ctx.user, rendered), status)  # a client never sees profit_usd
 

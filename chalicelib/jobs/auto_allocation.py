@@ -8,8 +8,6 @@ from typing import Any
 
 from chalicelib.domain.errors import DomainError
 from chalicelib.services.sweeps import Deadline, job_summary
-from chalicelib.store import payments as store
-from chalicelib.store.payments import AutoAllocationRule
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +19,10 @@ def auto_allocation_sweep(as_of: datetime, deadline: Deadline | None = None) -> 
     already made) and charges nothing. Past the ``deadline`` the rest stays due for the next
     run (``deferred``).
     """
-    from chalicelib.services.auto_allocation import process_rule
+    from chalicelib.services.auto_allocation import due_rules, process_rule
 
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
-    due = [(item.agency_id, item.subaccount_id) for item in store.due_items(
-        store.ALLOCATION_JOB, as_of) if isinstance(item, AutoAllocationRule)]
+    due = due_rules(as_of)
     deferred = 0
     for index, (agency_id, subaccount_id) in enumerate(due):
         if deadline is not None and deadline.passed():

@@ -19,13 +19,13 @@ from chalicelib.domain.roles import (
     can_see,
     refuses_while_suspended,
 )
-from chalicelib.store import accounts, agencies
+from chalicelib.store import accounts, agencies, payments
 from chalicelib.store.accounts import Agency, Subaccount
-from chalicelib.store.base import TableItem
+from chalicelib.store.payments import PaymentProfile
 
 #: What ``load_subaccount_for_payment`` answers: the sub-account, and its payment profile
-#: by sort key (absent when it has none yet).
-SubaccountWithProfile = tuple[Subaccount, dict[str, TableItem]]
+#: (None when it has none yet).
+SubaccountWithProfile = tuple[Subaccount, PaymentProfile | None]
 
 
 def ref_of(sub: Subaccount) -> SubaccountRef:
@@ -71,15 +71,15 @@ def load_subaccount(principal: Principal, subaccount_id: str, action: Action) ->
 def load_subaccount_for_payment(principal: Principal, subaccount_id: str,
                                 action: Action) -> SubaccountWithProfile:
     """``load_subaccount`` plus the sub-account's payment profile from the same
-    BatchGetItem: one round trip for a purchase. The profile is returned (by its sort key)
-    only after the access checks passed."""
+    BatchGetItem: one round trip for a purchase. The profile is returned only after the
+    access checks passed."""
     if not subaccount_id or len(subaccount_id) > 64:
         raise _not_found()
     sub, found = accounts.subaccount_with_payment_profile(principal.agency_id, subaccount_id)
     if sub is None or sub.status == "removed":
         raise _not_found()
     _authorize_on(principal, sub, action)
-    return sub, found
+    return sub, payments.profile_in(found, subaccount_id)
 
 
 def _authorize_on(principal: Principal, sub: Subaccount, action: Action) -> None:

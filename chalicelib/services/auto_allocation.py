@@ -25,12 +25,14 @@ from chalicelib.domain.roles import Principal
 from chalicelib.services import payments
 from chalicelib.services.audit import audit_op
 from chalicelib.services.notifications import notification_op
-from chalicelib.store import keys
+from chalicelib.store import auto_allocation_rules as rules
 from chalicelib.store import payments as store
-from chalicelib.store.accounts import Agency, Subaccount, User
-from chalicelib.store.base import read_items, utcnow
-from chalicelib.store.payments import AutoAllocationRule, Purchase
-from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
+from chalicelib.store import users
+from chalicelib.store.accounts import Agency, Subaccount
+from chalicelib.store.auto_allocation_rules import AutoAllocationRule
+from chalicelib.store.base import utcnow
+from chalicelib.store.payments import Purchase
+from chalicelib.store.transact import ConditionFailed, Op, commit
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +41,9 @@ MAX_RETRIES = 3
 MAX_MINUTES = 1_000_000
 
 
-def _due_at(day: date) -> str:
-    return f"{day.isoformat()}T00:00:00Z"
-
-
-def _due_attrs(agency_id: str, subaccount_id: str, day: date) -> tuple[str, str]:
-    return (keys.due_pk(store.ALLOCATION_JOB, agency_id),
-            keys.due_sk(_due_at(day), f"{agency_id}#{subaccount_id}"))
-
-
 def render_rule(rule: AutoAllocationRule) -> dict[str, Any]:
     """API shape of a rule. ``next_run_at`` is when the sweep next charges (a retry date after
     a decline); ``period`` the cycle date being bought."""
-    next_run = rule.DUESK.split("#", 1)[0] if rule.DUESK else None
     return {
         "subaccount_id": rule.subaccount_id,
         "basic_minutes": str(rule.basic_minutes or 0),
@@ -59,7 +51,7 @@ def render_rule(rule: AutoAllocationRule) -> dict[str, Any]:
         "enabled": bool(rule.enabled),
         "status": rule.status,
         "paused_reason": rule.paused_reason,
-        "next_run_at": next_run,
+        "next_run_at": rule.next_run_at,
         "period": rule.period,
         "failures": rule.failures or 0,
         "last_failure_code": rule.last_failure_code,
@@ -70,7 +62,7 @@ def render_rule(rule: AutoAllocationRule) -> dict[str, Any]:
 
 def get_rule(sub: Subaccount) -> dict[str, Any]:
     """The sub-account's rule (404 when none)."""
-    rule = store.get_allocation_rule(sub.agency_id, sub.subaccount_id)
+    rule = rules.get(sub.agency_id, sub.subaccount_id)
     if rule is None:
         raise NotFound("no auto-allocation rule for this sub-account")
     return render_rule(rule)
@@ -93,23 +85,13 @@ def put_rule(principal: Principal, sub: Subaccount, *, basic_minutes: object,
                                details={"field": "premium_minutes"})
     day = today or utcnow().date()
     period = next_cycle_date(date.fromisoformat(sub.subscription_start), day)
-    existing = store.get_allocation_rule(sub.agency_id, sub.subaccount_id)
-    rule = AutoAllocationRule(
-        keys.agency_pk(sub.agency_id), keys.auto_allocation_sk(sub.subaccount_id),
-        agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, basic_minutes=basic,
-        premium_minutes=premium, enabled=enabled, status="active", period=period.isoformat(),
-        # Attempt numbers name purchases: they never restart, so no purchase id is reused.
-        attempt=(existing.attempt or 0) + 1 if existing else 0,
-        failures=0, last_period_done=existing.last_period_done if existing else None,
-        version=(existing.version or 0) + 1 if existing else 1, updated_at=utcnow(),
-    )
-    if enabled:
-        rule.DUEPK, rule.DUESK = _due_attrs(sub.agency_id, sub.subaccount_id, period)
-    condition = (AutoAllocationRule.version == existing.version if existing
-                 else AutoAllocationRule.PK.does_not_exist())
+    existing = rules.get(sub.agency_id, sub.subaccount_id)
+    rule = rules.new(agency_id=sub.agency_id, subaccount_id=sub.subaccount_id,
+                     basic_minutes=basic, premium_minutes=premium, enabled=enabled,
+                     period=period, existing=existing, at=utcnow())
     commit([
-        save(rule, condition=condition,
-             error=Conflict("the rule changed meanwhile; retry", code="concurrent_update")),
+        rules.replace_op(rule, existing, Conflict("the rule changed meanwhile; retry",
+                                                  code="concurrent_update")),
         audit_op(sub.agency_id, principal.user_id, "auto_allocation.set",
                  subaccount_id=sub.subaccount_id,
                  before=render_rule(existing) if existing else None, after=render_rule(rule)),
@@ -119,11 +101,11 @@ def put_rule(principal: Principal, sub: Subaccount, *, basic_minutes: object,
 
 def delete_rule(principal: Principal, sub: Subaccount) -> None:
     """Delete the rule (its due entry goes with it)."""
-    rule = store.get_allocation_rule(sub.agency_id, sub.subaccount_id)
+    rule = rules.get(sub.agency_id, sub.subaccount_id)
     if rule is None:
         raise NotFound("no auto-allocation rule for this sub-account")
     commit([
-        delete(AutoAllocationRule(rule.PK, rule.SK)),
+        rules.delete_op(rule),
         audit_op(sub.agency_id, principal.user_id, "auto_allocation.delete",
                  subaccount_id=sub.subaccount_id, before=render_rule(rule)),
     ])
@@ -137,27 +119,17 @@ def purchase_id_of(subaccount_id: str, period: str, attempt: int) -> str:
     return f"alloc_{subaccount_id}_{period}_{attempt}"
 
 
-def _rule_guard(rule: AutoAllocationRule) -> Any:
-    return AutoAllocationRule.version == (rule.version or 0)
+def due_rules(as_of: datetime) -> list[tuple[str, str]]:
+    """``(agency id, sub-account id)`` of every rule due at ``as_of`` (the due index only)."""
+    return [(rule.agency_id, rule.subaccount_id) for rule in rules.due(as_of)]
 
 
 def _advance(rule: AutoAllocationRule, sub: Subaccount, extra: list[Op] | None = None) -> None:
     """The period is done (bought or skipped): next cycle date, fresh failure count."""
     period = date.fromisoformat(rule.period)
     following = next_cycle_date(date.fromisoformat(sub.subscription_start), period)
-    due_pk, due_sk = _due_attrs(rule.agency_id, rule.subaccount_id, following)
     try:
-        commit([update(AutoAllocationRule(rule.PK, rule.SK), [
-            AutoAllocationRule.period.set(following.isoformat()),
-            AutoAllocationRule.last_period_done.set(rule.period),
-            AutoAllocationRule.attempt.add(1),
-            AutoAllocationRule.failures.set(0),
-            AutoAllocationRule.last_failure_code.remove(),
-            AutoAllocationRule.DUEPK.set(due_pk),
-            AutoAllocationRule.DUESK.set(due_sk),
-            AutoAllocationRule.version.add(1),
-            AutoAllocationRule.updated_at.set(utcnow()),
-        ], condition=_rule_guard(rule)), *(extra or [])])
+        commit([rules.advance_op(rule, following, utcnow()), *(extra or [])])
     except ConditionFailed:
         log.info("allocation rule of %s changed during the sweep", rule.subaccount_id)
 
@@ -170,30 +142,20 @@ def _record_failure(rule: AutoAllocationRule, code: str, as_of: datetime,
     """
     failures = (rule.failures or 0) + 1
     paused = failures > MAX_RETRIES
-    actions = [
-        AutoAllocationRule.failures.set(failures),
-        AutoAllocationRule.attempt.add(1),
-        AutoAllocationRule.last_failure_code.set(code),
-        AutoAllocationRule.version.add(1),
-        AutoAllocationRule.updated_at.set(utcnow()),
-    ]
     ops: list[Op] = list(extra or [])
     if paused:
         reason = f"payment failed {failures} times ({code})"
-        actions += [AutoAllocationRule.status.set("paused"),
-                    AutoAllocationRule.paused_reason.set(reason),
-                    AutoAllocationRule.DUEPK.remove(), AutoAllocationRule.DUESK.remove()]
+        rule_op = rules.failure_op(rule, code=code, failures=failures, at=utcnow(),
+                                   paused_reason=reason)
         ops.append(notification_op(
             rule.agency_id, "auto_allocation_paused",
             f"Monthly auto-allocation paused: {reason}.", subaccount_id=rule.subaccount_id,
             data={"period": rule.period, "failure_code": code}))
     else:
-        retry_day = as_of.date() + timedelta(days=1)
-        due_pk, due_sk = _due_attrs(rule.agency_id, rule.subaccount_id, retry_day)
-        actions += [AutoAllocationRule.DUEPK.set(due_pk), AutoAllocationRule.DUESK.set(due_sk)]
+        rule_op = rules.failure_op(rule, code=code, failures=failures, at=utcnow(),
+                                   retry_on=as_of.date() + timedelta(days=1))
     try:
-        commit([update(AutoAllocationRule(rule.PK, rule.SK), actions,
-                       condition=_rule_guard(rule)), *ops])
+        commit([rule_op, *ops])
     except ConditionFailed:
         log.info("allocation rule of %s changed during the sweep", rule.subaccount_id)
         return False
@@ -203,9 +165,8 @@ def _record_failure(rule: AutoAllocationRule, code: str, as_of: datetime,
 def _email_owner(agency: Agency, subject: str, body: str) -> None:
     from chalicelib.services.email import send_email
 
-    try:
-        owner = User.get(keys.agency_pk(agency.agency_id), keys.user_sk(agency.owner_user_id))
-    except User.DoesNotExist:
+    owner = users.get(agency.agency_id, agency.owner_user_id)
+    if owner is None:
         return
     send_email(owner.email, subject, body)
 
@@ -231,12 +192,13 @@ def _build_purchase(rule: AutoAllocationRule, agency: Agency, purchase_id: str,
 
 def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
     """One due rule: ``succeeded``, ``failed`` or ``skipped`` (not due, pending, gone)."""
-    rule, sub, agency = _load(agency_id, subaccount_id)
-    if (rule is None or not rule.enabled or rule.status != "active" or not rule.DUESK
-            or rule.DUESK.split("#", 1)[0] > as_of.strftime("%Y-%m-%dT%H:%M:%SZ")):
+    # Read again: the due index may lag behind a write.
+    rule, sub, agency = rules.load(agency_id, subaccount_id)
+    if (rule is None or not rule.enabled or rule.status != "active" or not rule.next_run_at
+            or rule.next_run_at > as_of.strftime("%Y-%m-%dT%H:%M:%SZ")):
         return "skipped"  # changed since the index was read
     if sub is None or agency is None or sub.status == "removed" or agency.status != "active":
-        commit([delete(AutoAllocationRule(rule.PK, rule.SK))])
+        commit([rules.delete_op(rule)])
         return "skipped"
     if sub.status == "suspended":
         # No allocation is bought for a suspended client; the rule waits for the next cycle.
@@ -268,20 +230,6 @@ def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
         _notify_owner_of_failure(agency, rule, purchase, paused)
         return "failed"
     return "skipped"  # Stripe has not settled it: the webhook or a later sweep finishes it
-
-
-def _load(agency_id: str, subaccount_id: str
-          ) -> tuple[AutoAllocationRule | None, Subaccount | None, Agency | None]:
-    """The rule (read again: the index may lag), its sub-account and the agency: all three
-    live in the agency's partition, so one consistent BatchGetItem."""
-    pk = keys.agency_pk(agency_id)
-    rule_sk, sub_sk = keys.auto_allocation_sk(subaccount_id), keys.subaccount_sk(subaccount_id)
-    found = read_items([(pk, rule_sk), (pk, sub_sk), (pk, keys.AGENCY_SK)])
-    rule, sub, agency = (found.get((pk, rule_sk)), found.get((pk, sub_sk)),
-                         found.get((pk, keys.AGENCY_SK)))
-    return (rule if isinstance(rule, AutoAllocationRule) else None,
-            sub if isinstance(sub, Subaccount) else None,
-            agency if isinstance(agency, Agency) else None)
 
 
 def _charge(purchase: Purchase) -> Purchase:

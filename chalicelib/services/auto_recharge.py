@@ -39,18 +39,20 @@ from chalicelib.domain.money import (
 from chalicelib.domain.plans import BASE_COST_MICROS, asset_of_tier
 from chalicelib.services import payments
 from chalicelib.services.notifications import notification_op, notify
-from chalicelib.store import keys
+from chalicelib.store import auto_recharge_rules as rules
 from chalicelib.store import payments as store
-from chalicelib.store.accounts import Agency, Subaccount, User
+from chalicelib.store import subaccounts, users
+from chalicelib.store.accounts import Agency, Subaccount
+from chalicelib.store.auto_recharge_rules import AutoRechargeRule
 from chalicelib.store.base import TableItem, utcnow
 from chalicelib.store.ledger import read_balance
-from chalicelib.store.payments import AutoRechargeRule, Purchase
-from chalicelib.store.transact import ConditionFailed, Op, commit, delete, save, update
+from chalicelib.store.payments import Purchase
+from chalicelib.store.transact import ConditionFailed, Op, commit
 
 log = logging.getLogger(__name__)
 
 MAX_THRESHOLD_MINUTES = 1_000_000
-DUE_JOB = "auto-recharge"
+DUE_JOB = rules.DUE_JOB
 
 
 class RuleChanged(Conflict):
@@ -79,21 +81,19 @@ def render_rule(rule: AutoRechargeRule) -> dict[str, Any]:
         if rule.last_failure_at else None,
         "last_purchase_id": rule.last_purchase_id,
         # a crossing whose top-up has not started yet: the next sweep starts it
-        "recharge_due": rule.DUESK is not None,
+        "recharge_due": rule.recharge_due,
     }
 
 
 def get_rules(sub: Subaccount, tier: str | None) -> dict[str, Any]:
     """``{rules: [...]}`` for both tiers, or one rule with ``tier`` (404 when none)."""
     if tier is not None:
-        rule = store.get_recharge_rule(sub.agency_id, sub.subaccount_id,
-                                       payments.parse_tier(tier))
+        rule = rules.get(sub.agency_id, sub.subaccount_id, payments.parse_tier(tier))
         if rule is None:
             raise NotFound("no auto-recharge rule for this tier")
         return render_rule(rule)
-    rules = [store.get_recharge_rule(sub.agency_id, sub.subaccount_id, t)
-             for t in ("basic", "premium")]
-    return {"rules": [render_rule(r) for r in rules if r is not None]}
+    found = [rules.get(sub.agency_id, sub.subaccount_id, t) for t in ("basic", "premium")]
+    return {"rules": [render_rule(r) for r in found if r is not None]}
 
 
 def put_rule(sub: Subaccount, *, tier: object, threshold_minutes: object,
@@ -113,25 +113,12 @@ def put_rule(sub: Subaccount, *, tier: object, threshold_minutes: object,
         if cap <= 0:
             raise ValidationFailed("monthly_cap_usd must be positive",
                                    details={"field": "monthly_cap_usd"})
-    existing = store.get_recharge_rule(sub.agency_id, sub.subaccount_id, tier)
-    rule = AutoRechargeRule(
-        keys.agency_pk(sub.agency_id), keys.auto_recharge_sk(sub.subaccount_id, tier),
-        agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, tier=tier,
-        threshold_seconds=threshold, recharge_minutes=recharge, enabled=enabled,
-        monthly_cap_micros=cap, updated_at=utcnow(),
-        in_flight=existing.in_flight if existing else None,
-        in_flight_micros=existing.in_flight_micros if existing else None,
-        month=existing.month if existing else None,
-        month_spent_micros=(existing.month_spent_micros or 0) if existing else 0,
-        failures=0, last_purchase_id=existing.last_purchase_id if existing else None,
-        # a crossing still waiting for its top-up stays due across an edit
-        DUEPK=existing.DUEPK if existing else None, DUESK=existing.DUESK if existing else None,
-    )
-    guard = (AutoRechargeRule.updated_at == existing.updated_at if existing
-             else AutoRechargeRule.PK.does_not_exist())
-    commit([save(rule, condition=guard,
-                 error=Conflict("the rule changed meanwhile; retry",
-                                   code="concurrent_update"))])
+    existing = rules.get(sub.agency_id, sub.subaccount_id, tier)
+    rule = rules.new(agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, tier=tier,
+                     threshold_seconds=threshold, recharge_minutes=recharge, enabled=enabled,
+                     monthly_cap_micros=cap, existing=existing, at=utcnow())
+    commit([rules.replace_op(rule, existing, Conflict("the rule changed meanwhile; retry",
+                                                      code="concurrent_update"))])
     return render_rule(rule)
 
 
@@ -139,10 +126,10 @@ def delete_rule(sub: Subaccount, tier: str | None) -> None:
     """Delete the rule of ``tier`` (required)."""
     if tier is None:
         raise ValidationFailed("tier is required", details={"field": "tier"})
-    rule = store.get_recharge_rule(sub.agency_id, sub.subaccount_id, payments.parse_tier(tier))
+    rule = rules.get(sub.agency_id, sub.subaccount_id, payments.parse_tier(tier))
     if rule is None:
         raise NotFound("no auto-recharge rule for this tier")
-    commit([delete(AutoRechargeRule(rule.PK, rule.SK))])
+    commit([rules.delete_op(rule)])
 
 
 # ------------------------------------------------------------------ the usage hook
@@ -153,8 +140,7 @@ Settings = tuple["Agency | None", "AutoRechargeRule | None"]
 
 def settings_keys(agency_id: str, subaccount_id: str, tier: str) -> list[tuple[str, str]]:
     """Keys of what the hook needs (agency, rule): usage reads them with its own batch."""
-    return [(keys.agency_pk(agency_id), keys.AGENCY_SK),
-            (keys.agency_pk(agency_id), keys.auto_recharge_sk(subaccount_id, tier))]
+    return rules.settings_keys(agency_id, subaccount_id, tier)
 
 
 def settings_from(items: list[TableItem]) -> Settings:
@@ -177,11 +163,6 @@ def crosses(rule: AutoRechargeRule | None, balance_before: int, balance_after: i
             and balance_before >= rule.threshold_seconds > balance_after)
 
 
-def _due_sk(rule: AutoRechargeRule, at: datetime) -> str:
-    return keys.due_sk(at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                       f"{rule.agency_id}:{rule.subaccount_id}:{rule.tier}")
-
-
 def crossing_ops(settings: Settings, balance_before: int, balance_after: int,
                  at: datetime) -> list[Op]:
     """For the usage debit's own transaction: mark the rule due when this debit crosses its
@@ -189,16 +170,7 @@ def crossing_ops(settings: Settings, balance_before: int, balance_after: int,
     _agency, rule = settings
     if rule is None or not crosses(rule, balance_before, balance_after):
         return []
-    return [update(AutoRechargeRule(rule.PK, rule.SK), [
-        AutoRechargeRule.DUEPK.set(keys.due_pk(DUE_JOB, rule.agency_id)),
-        AutoRechargeRule.DUESK.set(_due_sk(rule, at)),
-    ], condition=(AutoRechargeRule.updated_at == rule.updated_at)
-        & (AutoRechargeRule.enabled == True),  # noqa: E712
-        error=RuleChanged("the auto-recharge rule changed meanwhile"))]
-
-
-def _clear_due_actions() -> list[Any]:
-    return [AutoRechargeRule.DUEPK.remove(), AutoRechargeRule.DUESK.remove()]
+    return [rules.mark_due_op(rule, at, RuleChanged("the auto-recharge rule changed meanwhile"))]
 
 
 def after_usage_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: int,
@@ -236,18 +208,14 @@ def _after_debit(agency_id: str, subaccount_id: str, tier: str, balance_before: 
 
 def _read_settings(agency_id: str, subaccount_id: str, tier: str
                    ) -> tuple[Agency | None, AutoRechargeRule | None]:
-    return settings_from(list(TableItem.batch_get(settings_keys(agency_id, subaccount_id, tier),
-                                                  consistent_read=True)))
+    return settings_from(rules.read_settings(agency_id, subaccount_id, tier))
 
 
 def _owner_email(agency: Agency | None) -> str | None:
     if agency is None:
         return None
-    try:
-        owner = User.get(keys.agency_pk(agency.agency_id), keys.user_sk(agency.owner_user_id))
-    except User.DoesNotExist:
-        return None
-    return owner.email
+    owner = users.get(agency.agency_id, agency.owner_user_id)
+    return owner.email if owner is not None else None
 
 
 def _email_owner(agency: Agency | None, subject: str, body: str) -> None:
@@ -272,18 +240,14 @@ def _month() -> str:
 
 
 def _record_failure(rule: AutoRechargeRule, agency: Agency | None, code: str, message: str,
-                    *, notify: bool, extra_actions: list[Any] | None = None,
-                    condition: Any = None) -> None:
+                    *, notify: bool, failed: Purchase | None = None) -> None:
     # A failure ends the crossing: reported once (rule, notification, email), not retried
-    # by every sweep; the next crossing tries again.
-    actions = [AutoRechargeRule.failures.add(1),
-               AutoRechargeRule.last_failure_code.set(code),
-               AutoRechargeRule.last_failure_at.set(utcnow()),
-               *_clear_due_actions(),
-               *(extra_actions or [])]
-    ops: list[Op] = [update(AutoRechargeRule(rule.PK, rule.SK), actions,
-                            condition=condition if condition is not None
-                            else AutoRechargeRule.PK.exists())]
+    # by every sweep; the next crossing tries again. A failed top-up (``failed``) also
+    # releases its claim and its reservation of this month's spend.
+    ops: list[Op] = [rules.failure_op(
+        rule, code=code, at=utcnow(),
+        failed_purchase_id=failed.purchase_id if failed is not None else None,
+        unreserve_micros=failed.charge_micros if failed is not None else 0)]
     if notify:
         ops.append(notification_op(rule.agency_id, "auto_recharge_failed",
                                    f"Auto-recharge ({rule.tier}) failed: {message}",
@@ -309,12 +273,8 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
 
     Returns ``succeeded``, ``failed``, ``pending`` or ``skipped`` (another top-up in flight).
     """
-    try:
-        sub = Subaccount.get(keys.agency_pk(rule.agency_id),
-                             keys.subaccount_sk(rule.subaccount_id), consistent_read=True)
-    except Subaccount.DoesNotExist:
-        return "skipped"
-    if sub.status != "active":
+    sub = subaccounts.find(rule.agency_id, rule.subaccount_id)
+    if sub is None or sub.status != "active":
         return "skipped"
     released = 0
     if rule.in_flight:
@@ -342,20 +302,10 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
                         notify=True)
         return "failed"
     purchase_id = f"rch_{uuid.uuid4().hex[:24]}"
-    claimed = (AutoRechargeRule.in_flight == rule.in_flight if rule.in_flight
-               else AutoRechargeRule.in_flight.does_not_exist())
-    same_spend = (AutoRechargeRule.month_spent_micros == rule.month_spent_micros
-                  if rule.month_spent_micros is not None
-                  else AutoRechargeRule.month_spent_micros.does_not_exist())
     try:
-        commit([update(AutoRechargeRule(rule.PK, rule.SK), [
-            AutoRechargeRule.in_flight.set(purchase_id),
-            AutoRechargeRule.in_flight_micros.set(price.charge_micros),
-            AutoRechargeRule.month.set(month),
-            AutoRechargeRule.month_spent_micros.set(spent),
-            AutoRechargeRule.last_purchase_id.set(purchase_id),
-            *_clear_due_actions(),  # the top-up started: the sweep has nothing left to do
-        ], condition=claimed & same_spend & (AutoRechargeRule.enabled == True))])  # noqa: E712
+        # The top-up started: the claim clears the due mark (the sweep has nothing to do).
+        commit([rules.claim_op(rule, purchase_id=purchase_id, charge_micros=price.charge_micros,
+                               month=month, month_spent_micros=spent)])
     except ConditionFailed:
         return "skipped"  # a concurrent debit claimed it first
     seconds = minutes * SECONDS_PER_MINUTE
@@ -378,12 +328,9 @@ def recharge(rule: AutoRechargeRule, agency: Agency | None, balance_after: int) 
 
 def _after_charge(rule: AutoRechargeRule, agency: Agency | None, purchase: Purchase) -> str:
     """Release the claim of a settled top-up (and its cap reservation if it failed)."""
-    mine = AutoRechargeRule.in_flight == purchase.purchase_id
     if purchase.status == "succeeded":
         try:
-            commit([update(AutoRechargeRule(rule.PK, rule.SK), [
-                AutoRechargeRule.in_flight.remove(), AutoRechargeRule.in_flight_micros.remove(),
-                AutoRechargeRule.failures.set(0)], condition=mine)])
+            commit([rules.release_op(rule, purchase.purchase_id)])
         except ConditionFailed:
             pass
         return "succeeded"
@@ -391,11 +338,7 @@ def _after_charge(rule: AutoRechargeRule, agency: Agency | None, purchase: Purch
         reason = purchase.decline_code or purchase.failure_code or "declined"
         _record_failure(
             rule, agency, purchase.failure_code or "card_declined",
-            f"the card was declined ({reason}).", notify=False,
-            extra_actions=[AutoRechargeRule.in_flight.remove(),
-                           AutoRechargeRule.in_flight_micros.remove(),
-                           AutoRechargeRule.month_spent_micros.add(-purchase.charge_micros)],
-            condition=mine)
+            f"the card was declined ({reason}).", notify=False, failed=purchase)
         return "failed"
     return "pending"
 
@@ -412,8 +355,7 @@ def recharge_due_rules(as_of: datetime, deadline: Any = None) -> dict[str, int]:
     still in flight → leave it due. Past the ``deadline`` the rest waits for the next run.
     """
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0, "deferred": 0}
-    due = [item for item in store.due_items(DUE_JOB, as_of)
-           if isinstance(item, AutoRechargeRule)]
+    due = list(rules.due(as_of))
     for index, listed in enumerate(due):
         if deadline is not None and deadline.passed():
             counts["deferred"] = len(due) - index
@@ -433,8 +375,8 @@ def recharge_due_rules(as_of: datetime, deadline: Any = None) -> dict[str, int]:
 def _sweep_rule(listed: AutoRechargeRule) -> str:
     from chalicelib.services.access import get_agency, get_subaccount
 
-    rule = store.get_recharge_rule(listed.agency_id, listed.subaccount_id, listed.tier)
-    if rule is None or rule.DUESK is None:
+    rule = rules.get(listed.agency_id, listed.subaccount_id, listed.tier)
+    if rule is None or not rule.recharge_due:
         return "skipped"  # deleted, or started / cleared meanwhile
     try:
         get_subaccount(rule.agency_id, rule.subaccount_id)
@@ -450,8 +392,7 @@ def _sweep_rule(listed: AutoRechargeRule) -> str:
 def _clear_due(rule: AutoRechargeRule) -> str:
     """Drop the due mark read, unless a newer crossing set another meanwhile."""
     try:
-        commit([update(AutoRechargeRule(rule.PK, rule.SK), _clear_due_actions(),
-                       condition=AutoRechargeRule.DUESK == rule.DUESK)])
+        commit([rules.clear_due_op(rule)])
     except ConditionFailed:
         pass
     return "skipped"

@@ -53,14 +53,14 @@ from chalicelib.domain.plans import BASE_COST_MICROS, TIERS
 from chalicelib.domain.roles import AGENCY_ROLES, Principal
 from chalicelib.observability import count
 from chalicelib.services.notifications import notification_op
-from chalicelib.store import keys
 from chalicelib.store import payments as store
+from chalicelib.store import purchases
 from chalicelib.store.accounts import Subaccount
 from chalicelib.store.base import utcnow
 from chalicelib.store.ledger import AlreadyPosted, ledger_ops
 from chalicelib.store.payments import PaymentProfile, Purchase, iso_z
 from chalicelib.store.stats import stats_op
-from chalicelib.store.transact import ConditionFailed, Op, commit, save, update
+from chalicelib.store.transact import ConditionFailed, Op, commit
 from chalicelib.stripe_gateway.payments import IntentResult
 
 log = logging.getLogger(__name__)
@@ -129,13 +129,8 @@ def ensure_profile(sub: Subaccount) -> PaymentProfile:
         idempotency_key=f"customer:{sub.subaccount_id}", agency_id=sub.agency_id,
         subaccount_id=sub.subaccount_id, name=sub.name, email=sub.login_email,
     )
-    profile = PaymentProfile(
-        keys.agency_pk(sub.agency_id), keys.payment_profile_sk(sub.subaccount_id),
-        agency_id=sub.agency_id, subaccount_id=sub.subaccount_id, customer_id=customer_id,
-        cards={}, card_order=[], version=0, created_at=utcnow(),
-    )
     # A concurrent first use may have saved it (with the same customer): keep that one.
-    store.insert(profile)
+    store.create_profile(sub.agency_id, sub.subaccount_id, customer_id, utcnow())
     existing = store.get_profile(sub.agency_id, sub.subaccount_id)
     if existing is None:  # pragma: no cover - storage inconsistency
         raise Conflict("payment profile could not be created", code="concurrent_update")
@@ -144,18 +139,9 @@ def ensure_profile(sub: Subaccount) -> PaymentProfile:
 
 def _save_profile_cards(profile: PaymentProfile, cards: dict[str, Any], order: list[str],
                         default: str | None) -> None:
-    actions = [
-        PaymentProfile.cards.set(cards),
-        PaymentProfile.card_order.set(order),
-        PaymentProfile.version.set((profile.version or 0) + 1),
-        PaymentProfile.default_payment_method.set(default) if default
-        else PaymentProfile.default_payment_method.remove(),
-    ]
-    commit([update(
-        PaymentProfile(profile.PK, profile.SK), actions,
-        condition=PaymentProfile.version == (profile.version or 0),
-        error=Conflict("the saved cards changed meanwhile", code="concurrent_update"),
-    )])
+    commit([store.cards_op(
+        profile, cards=cards, order=order, default=default,
+        error=Conflict("the saved cards changed meanwhile", code="concurrent_update"))])
 
 
 def add_payment_method(sub: Subaccount, payment_method: str) -> dict[str, Any]:
@@ -275,34 +261,20 @@ def new_purchase(*, agency_id: str, purchase_id: str, source: str, subaccount_id
     ``timezone`` is the agency's: the day the settled purchase is counted on in reports.
     """
     at = now or utcnow()
-    return Purchase(
-        keys.purchases_pk(agency_id), purchase_id,
+    return purchases.new_pending(
         agency_id=agency_id, purchase_id=purchase_id, source=source,
         subaccount_id=subaccount_id, payer_subaccount_id=payer_subaccount_id, tier=tier,
         basic_seconds=basic_seconds, premium_seconds=premium_seconds,
         charge_micros=price.charge_micros, revenue_micros=price.revenue_micros,
         profit_micros=price.profit_micros, amount_cents=price.amount_cents,
         transaction_id=transaction_id, customer_id=customer_id,
-        payment_method_id=payment_method_id, status="pending", rule_ref=rule_ref,
-        timezone=timezone, created_at=at,
-        DUEPK=keys.due_pk(store.PENDING_PURCHASES, agency_id),
-        DUESK=keys.due_sk(iso_z(at + RECONCILE_AFTER), f"{agency_id}#{purchase_id}"),
+        payment_method_id=payment_method_id, timezone=timezone, rule_ref=rule_ref,
+        created_at=at, reconcile_at=at + RECONCILE_AFTER,
     )
 
 
 class _PurchaseExists(Conflict):
     code = "purchase_exists"
-
-
-def _sub_key(purchase: Purchase) -> Subaccount:
-    return Subaccount(keys.agency_pk(purchase.agency_id),
-                      keys.subaccount_sk(purchase.subaccount_id))
-
-
-def _settled_op(purchase: Purchase) -> Op:
-    """Take the purchase off its sub-account's in-flight set (idempotent set DELETE)."""
-    return update(_sub_key(purchase),
-                  actions=[Subaccount.pending_purchase_ids.delete({purchase.purchase_id})])
 
 
 def record_pending(purchase: Purchase) -> Purchase | None:
@@ -312,14 +284,9 @@ def record_pending(purchase: Purchase) -> Purchase | None:
     A sub-account removed meanwhile answers 404 and nothing is charged.
     """
     try:
-        commit([
-            save(purchase, condition=Purchase.PK.does_not_exist(),
-                 error=_PurchaseExists("purchase exists")),
-            update(_sub_key(purchase),
-                   actions=[Subaccount.pending_purchase_ids.add({purchase.purchase_id})],
-                   condition=Subaccount.status.is_in("active", "suspended"),
-                   error=NotFound("subaccount not found")),
-        ])
+        commit(purchases.record_pending_ops(purchase,
+                                            exists=_PurchaseExists("purchase exists"),
+                                            subaccount_gone=NotFound("subaccount not found")))
         return None
     except _PurchaseExists:
         return store.get_purchase(purchase.agency_id, purchase.purchase_id)
@@ -348,14 +315,6 @@ def credit_transaction(purchase: Purchase) -> LedgerTransaction:
     )
 
 
-def _lookup_actions(intent_id: str | None) -> list[Any]:
-    if not intent_id:
-        return []
-    return [Purchase.payment_intent_id.set(intent_id),
-            Purchase.GSI1PK.set(keys.stripe_lookup_pk(intent_id)),
-            Purchase.GSI1SK.set(store.LOOKUP_SK)]
-
-
 def success_ops(purchase: Purchase, intent_id: str, charge_id: str | None,
                 now: datetime | None = None) -> list[Op]:
     """Ledger credit + purchase ``succeeded`` + counters: ONE transaction's ops.
@@ -365,27 +324,13 @@ def success_ops(purchase: Purchase, intent_id: str, charge_id: str | None,
     """
     at = now or utcnow()
     purchase.payment_intent_id = intent_id
-    actions = [
-        Purchase.status.set("succeeded"),
-        Purchase.stripe_status.set("succeeded"),
-        Purchase.completed_at.set(at),
-        Purchase.DUEPK.remove(),
-        Purchase.DUESK.remove(),
-        Purchase.failure_code.remove(),
-        Purchase.decline_code.remove(),
-        Purchase.failure_message.remove(),
-        *_lookup_actions(intent_id),
-    ]
-    if charge_id:
-        actions.append(Purchase.charge_id.set(charge_id))
     return [
         *ledger_ops(credit_transaction(purchase), at),
-        update(Purchase(purchase.PK, purchase.SK), actions,
-               condition=Purchase.status != "succeeded",
-               error=AlreadyPosted("purchase already credited")),
+        purchases.success_op(purchase, intent_id=intent_id, charge_id=charge_id, at=at,
+                             error=AlreadyPosted("purchase already credited")),
         stats_op(purchase.agency_id, purchase.subaccount_id, at, purchase.timezone,
                  purchases_micros=purchase.charge_micros, profit_micros=purchase.profit_micros),
-        _settled_op(purchase),
+        purchases.settled_op(purchase),
     ]
 
 
@@ -401,23 +346,12 @@ def failure_ops(purchase: Purchase, *, code: str, decline_code: str | None, mess
                 now: datetime | None = None) -> list[Op]:
     """Purchase ``pending`` → ``failed`` (and its notification), nothing credited."""
     at = now or utcnow()
-    actions = [
-        Purchase.status.set("failed"),
-        Purchase.failure_code.set(code),
-        Purchase.failure_message.set(message[:500]),
-        Purchase.completed_at.set(at),
-        Purchase.DUEPK.remove(),
-        Purchase.DUESK.remove(),
-        *_lookup_actions(intent_id),
-    ]
-    actions.append(Purchase.decline_code.set(decline_code) if decline_code
-                   else Purchase.decline_code.remove())
     # Settled meanwhile by another path (request, webhook, sweep): ``AlreadyPosted`` makes
     # the webhook core record the event alone, and ``fail`` report False.
-    ops: list[Op] = [update(Purchase(purchase.PK, purchase.SK), actions,
-                            condition=Purchase.status == "pending",
-                            error=AlreadyPosted("purchase already settled")),
-                     _settled_op(purchase)]
+    ops: list[Op] = [purchases.failure_op(purchase, code=code, decline_code=decline_code,
+                                          message=message[:500], intent_id=intent_id, at=at,
+                                          error=AlreadyPosted("purchase already settled")),
+                     purchases.settled_op(purchase)]
     if notify:
         kind, title = FAILURE_NOTICES.get(purchase.source, FAILURE_NOTICES["purchase"])
         ops.append(notification_op(
@@ -463,9 +397,8 @@ def fail(purchase: Purchase, *, code: str, decline_code: str | None, message: st
 def mark_waiting(purchase: Purchase, intent_id: str, stripe_status: str) -> None:
     """A charge Stripe has not settled yet: remember its intent (webhook/sweep finish it)."""
     with contextlib.suppress(ConditionFailed):
-        commit([update(Purchase(purchase.PK, purchase.SK),
-                       [Purchase.stripe_status.set(stripe_status), *_lookup_actions(intent_id)],
-                       condition=Purchase.status == "pending")])
+        commit([purchases.waiting_op(purchase, intent_id=intent_id,
+                                     stripe_status=stripe_status)])
     purchase.payment_intent_id = intent_id
     purchase.stripe_status = stripe_status
 
@@ -671,9 +604,7 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
     )
 
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
-    for item in list(store.due_items(store.PENDING_PURCHASES, as_of)):
-        if not isinstance(item, Purchase):
-            continue
+    for item in list(purchases.pending_due(as_of)):
         purchase = store.get_purchase(item.agency_id, item.purchase_id)
         if purchase is None:
             continue
@@ -716,7 +647,5 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
 
 def _drop_from_index(purchase: Purchase) -> None:
     with contextlib.suppress(ConditionFailed):
-        commit([update(Purchase(purchase.PK, purchase.SK),
-                       [Purchase.DUEPK.remove(), Purchase.DUESK.remove()],
-                       condition=Purchase.status != "pending")])
+        commit([purchases.unindex_op(purchase)])
 

@@ -18,18 +18,13 @@ from chalicelib.domain.ledger import Asset, Code, LedgerTransaction, supply, tra
 from chalicelib.domain.money import SECONDS_PER_MINUTE
 from chalicelib.domain.plans import PLANS
 from chalicelib.services.sweeps import Deadline, run_sweep
-from chalicelib.store import keys
-from chalicelib.store import payments as store
+from chalicelib.store import agencies, plan_renewals
 from chalicelib.store.accounts import Agency
 from chalicelib.store.ledger import AlreadyPosted, post_transaction
-from chalicelib.store.payments import PlanRenewal
-from chalicelib.store.transact import ConditionFailed, Op, commit, save, update
+from chalicelib.store.plan_renewals import PlanRenewal
+from chalicelib.store.transact import ConditionFailed, Op, commit
 
 log = logging.getLogger(__name__)
-
-
-def _due_sk(agency_id: str, cycle: date) -> str:
-    return keys.due_sk(f"{cycle.isoformat()}T00:00:00Z", agency_id)
 
 
 def first_cycle(anchor: date, today: date) -> date:
@@ -43,13 +38,9 @@ def schedule_op(agency: Agency, today: date) -> Op | None:
     if plan is None or not plan.included_premium_minutes:
         return None
     cycle = first_cycle(date.fromisoformat(agency.subscription_start), today)
-    return save(PlanRenewal(
-        keys.agency_pk(agency.agency_id), keys.PLAN_RENEWAL_SK,
+    return plan_renewals.schedule_op(
         agency_id=agency.agency_id, primary_subaccount_id=agency.primary_subaccount_id,
-        anchor=agency.subscription_start, next_cycle=cycle.isoformat(),
-        DUEPK=keys.due_pk(store.PLAN_RENEWAL_JOB, agency.agency_id),
-        DUESK=_due_sk(agency.agency_id, cycle),
-    ), condition=PlanRenewal.PK.does_not_exist())
+        anchor=agency.subscription_start, first_cycle=cycle)
 
 
 def resume_op(renewal: PlanRenewal, today: date) -> Op:
@@ -63,31 +54,22 @@ def resume_op(renewal: PlanRenewal, today: date) -> Op:
     cycle = first_cycle(anchor, today)
     if renewal.last_cycle and cycle <= date.fromisoformat(renewal.last_cycle):
         cycle = next_cycle_date(anchor, date.fromisoformat(renewal.last_cycle))
-    return update(
-        PlanRenewal(renewal.PK, renewal.SK),
-        [PlanRenewal.next_cycle.set(cycle.isoformat()),
-         PlanRenewal.DUEPK.set(keys.due_pk(store.PLAN_RENEWAL_JOB, renewal.agency_id)),
-         PlanRenewal.DUESK.set(_due_sk(renewal.agency_id, cycle))],
-        condition=PlanRenewal.DUESK.does_not_exist(),
-        error=Conflict("the plan changed meanwhile; retry", code="concurrent_update"),
-    )
+    return plan_renewals.resume_op(
+        renewal, cycle, Conflict("the plan changed meanwhile; retry", code="concurrent_update"))
 
 
 def _stop(renewal: PlanRenewal) -> None:
     """Out of the due index (agency closed, or its plan includes no minutes any more)."""
-    commit([update(PlanRenewal(renewal.PK, renewal.SK),
-                   [PlanRenewal.DUEPK.remove(), PlanRenewal.DUESK.remove()])])
+    commit([plan_renewals.stop_op(renewal)])
 
 
 def renew(agency_id: str, as_of: datetime) -> str:
     """Credit one due cycle of one agency: ``succeeded`` or ``skipped``."""
-    renewal = store.get_plan_renewal(agency_id)
-    if renewal is None or not renewal.DUESK or renewal.next_cycle > as_of.date().isoformat():
+    renewal = plan_renewals.get(agency_id)
+    if (renewal is None or not renewal.is_scheduled
+            or renewal.next_cycle > as_of.date().isoformat()):
         return "skipped"
-    try:
-        agency = Agency.get(keys.agency_pk(agency_id), keys.AGENCY_SK, consistent_read=True)
-    except Agency.DoesNotExist:
-        agency = None
+    agency = agencies.get(agency_id)
     plan = PLANS.get(agency.plan) if agency else None
     if agency is None or agency.status != "active" or plan is None \
             or not plan.included_premium_minutes:
@@ -97,13 +79,7 @@ def renew(agency_id: str, as_of: datetime) -> str:
     following = next_cycle_date(date.fromisoformat(renewal.anchor), cycle)
     primary = renewal.primary_subaccount_id
     seconds = plan.included_premium_minutes * SECONDS_PER_MINUTE
-    move_on = update(
-        PlanRenewal(renewal.PK, renewal.SK),
-        [PlanRenewal.next_cycle.set(following.isoformat()),
-         PlanRenewal.last_cycle.set(cycle.isoformat()),
-         PlanRenewal.DUESK.set(_due_sk(agency_id, following))],
-        condition=PlanRenewal.next_cycle == renewal.next_cycle,
-    )
+    move_on = plan_renewals.move_on_op(renewal, following)
     tx = LedgerTransaction(
         agency_id=agency_id, transaction_id=f"plan:{agency_id}:{cycle.isoformat()}",
         code=Code.PLAN_INCLUDED,
@@ -123,6 +99,5 @@ def renew(agency_id: str, as_of: datetime) -> str:
 def plan_renewal_sweep(as_of: datetime, deadline: Deadline | None = None) -> dict[str, Any]:
     """Credit every plan renewal due at ``as_of`` (GSI2 ``DUE#plan-renewal``, no scan); past
     the ``deadline`` the rest stays due for the next run (``deferred``)."""
-    due = [item.agency_id for item in store.due_items(store.PLAN_RENEWAL_JOB, as_of)
-           if isinstance(item, PlanRenewal)]
+    due = [renewal.agency_id for renewal in plan_renewals.due(as_of)]
     return run_sweep("plan-renewal", as_of, due, renew, deadline=deadline)

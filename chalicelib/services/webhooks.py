@@ -30,12 +30,11 @@ from chalicelib.domain.errors import Conflict, MalformedRequest
 from chalicelib.observability import count
 from chalicelib.services.notifications import notification_op
 from chalicelib.services.ports import ports
-from chalicelib.store import keys
+from chalicelib.store import webhooks as markers
 from chalicelib.store.base import utcnow
-from chalicelib.store.connect import webhook_finding_op
+from chalicelib.store.findings import webhook_finding_op
 from chalicelib.store.ledger import AlreadyPosted
-from chalicelib.store.transact import Op, commit, save
-from chalicelib.store.webhooks import StripeEventMarker
+from chalicelib.store.transact import Op, commit
 from chalicelib.stripe_gateway.webhooks import signature_is_valid
 
 log = logging.getLogger(__name__)
@@ -169,12 +168,8 @@ def is_connect_event(event: Any) -> bool:
 
 def marker_op(event: dict[str, Any]) -> Op:
     """The op that records ``event`` as processed (fails if it already was)."""
-    return save(
-        StripeEventMarker(keys.webhook_event_pk(event["id"]), "EVENT", event_type=event["type"],
-                          processed_at=utcnow()),
-        condition=StripeEventMarker.PK.does_not_exist(),
-        error=EventAlreadyProcessed("event already processed"),
-    )
+    return markers.marker_op(event["id"], event["type"], utcnow(),
+                             EventAlreadyProcessed("event already processed"))
 
 
 def handle_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -191,11 +186,8 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
             log.info("webhook event %s of unhandled type %s ignored", event["id"],
                      event["type"], extra=where)
         return {"received": True, "handled": False}
-    try:
-        StripeEventMarker.get(keys.webhook_event_pk(event["id"]), "EVENT", consistent_read=True)
+    if markers.processed(event["id"]):
         return {"received": True, "duplicate": True}
-    except StripeEventMarker.DoesNotExist:
-        pass
     try:
         result = handler(event)
     except EventMismatch as mismatch:

@@ -1,4 +1,9 @@
-"""Payments persistence: Stripe customers, purchases, auto-allocation, auto-recharge, plan renewal.
+"""Payments persistence: the models of the payments area, payment profiles (each
+sub-account's Stripe customer and saved cards), purchase reads and disputes.
+
+The access patterns of the other items are in their repositories: ``store.purchases``
+(a purchase from pending to settled), ``store.auto_allocation_rules``,
+``store.auto_recharge_rules``, ``store.plan_renewals`` and ``store.webhooks``.
 
 Purchases are recorded ``pending`` BEFORE Stripe is asked to charge, so a crash between Stripe
 and DynamoDB leaves a trace that the webhook or the reconciliation sweep finishes. Schedules
@@ -8,15 +13,16 @@ and DynamoDB leaves a trace that the webhook or the reconciliation sweep finishe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from typing import Any
 
 from pynamodb.attributes import Attribute, BooleanAttribute, JSONAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError, PynamoDBException
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.chargebacks import ChargeState, DisputeRecord, DisputeStatus
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.store import keys
 from chalicelib.store.base import IntegerAttribute, TableItem, UTCDateTimeText, due_items_of
 from chalicelib.store.transact import Op, StorageUnavailable, save, update
@@ -185,6 +191,12 @@ class AutoAllocationRule(TableItem, discriminator="AutoAllocationRule"):
     version = IntegerAttribute(default=0)
     updated_at = UTCDateTimeText()
 
+    @property
+    def next_run_at(self) -> str | None:
+        """When the sweep next charges (``2026-03-31T00:00:00Z``; a retry day after a
+        decline), or None while the rule is out of the due index (paused, disabled)."""
+        return self.DUESK.split("#", 1)[0] if self.DUESK else None
+
 
 class AutoRechargeRule(TableItem, discriminator="AutoRechargeRule"):
     """PK: ``AGENCY#<aid>`` / SK: ``AUTORECHARGE#<sid>#<tier>``.
@@ -211,6 +223,11 @@ class AutoRechargeRule(TableItem, discriminator="AutoRechargeRule"):
     last_purchase_id = UnicodeAttribute(null=True)
     updated_at = UTCDateTimeText()
 
+    @property
+    def recharge_due(self) -> bool:
+        """A crossing whose top-up has not started yet (the sweep starts it)."""
+        return self.DUESK is not None
+
 
 class PlanRenewal(TableItem, discriminator="PlanRenewal"):
     """PK: ``AGENCY#<aid>`` / SK: ``PLANRENEWAL``; GSI2 ``DUE#plan-renewal`` /
@@ -225,6 +242,11 @@ class PlanRenewal(TableItem, discriminator="PlanRenewal"):
     anchor = UnicodeAttribute()  # ISO date: the agency's subscription start
     next_cycle = UnicodeAttribute()  # ISO date
     last_cycle = UnicodeAttribute(null=True)
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Whether the schedule is in the due index (stopped: out of it)."""
+        return self.DUESK is not None
 
 
 def insert(item: TableItem) -> bool:
@@ -253,6 +275,39 @@ def get_profile(agency_id: str, subaccount_id: str) -> PaymentProfile | None:
     """The sub-account's payment profile, or None before its first card."""
     return _get(PaymentProfile, keys.agency_pk(agency_id),  # type: ignore[return-value]
                 keys.payment_profile_sk(subaccount_id))
+
+
+def profile_in(found: Mapping[str, TableItem], subaccount_id: str) -> PaymentProfile | None:
+    """The sub-account's payment profile among items a batch read returned by sort key
+    (``accounts.subaccount_with_payment_profile``), or None."""
+    profile = found.get(keys.payment_profile_sk(subaccount_id))
+    return profile if isinstance(profile, PaymentProfile) else None
+
+
+def create_profile(agency_id: str, subaccount_id: str, customer_id: str, at: datetime) -> None:
+    """Save the sub-account's first payment profile, with no card yet. One PutItem; a
+    profile saved meanwhile (a concurrent first use, with the same customer) is kept."""
+    insert(PaymentProfile(
+        keys.agency_pk(agency_id), keys.payment_profile_sk(subaccount_id),
+        agency_id=agency_id, subaccount_id=subaccount_id, customer_id=customer_id,
+        cards={}, card_order=[], version=0, created_at=at,
+    ))
+
+
+def cards_op(profile: PaymentProfile, *, cards: dict[str, Any], order: list[str],
+             default: str | None, error: DomainError) -> Op:
+    """Write the profile's saved cards, their order and the default card; ``error`` when
+    the profile changed since it was read (its ``version``)."""
+    return update(
+        PaymentProfile(profile.PK, profile.SK),
+        [PaymentProfile.cards.set(cards),
+         PaymentProfile.card_order.set(order),
+         PaymentProfile.version.set((profile.version or 0) + 1),
+         PaymentProfile.default_payment_method.set(default) if default
+         else PaymentProfile.default_payment_method.remove()],
+        condition=PaymentProfile.version == (profile.version or 0),
+        error=error,
+    )
 
 
 def get_purchase(agency_id: str, purchase_id: str) -> Purchase | None:

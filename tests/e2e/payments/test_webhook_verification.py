@@ -17,7 +17,7 @@ import requests
 
 from chalicelib.domain.ledger import Asset, card_payments
 from chalicelib.store import keys
-from chalicelib.store.connect import ReconciliationReport
+from chalicelib.store.findings import ReconciliationReport
 from chalicelib.store.ledger import read_balance
 from tests.conftest import TEST_ENV
 from tests.e2e.payments.support import (

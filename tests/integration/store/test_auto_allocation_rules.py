@@ -1,0 +1,119 @@
+"""The auto-allocation rule repository against DynamoDB (moto): one rule per sub-account,
+due only while active and enabled, and moves refused once the rule changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from chalicelib.domain.errors import Conflict
+from chalicelib.store import auto_allocation_rules as rules
+from chalicelib.store.auto_allocation_rules import AutoAllocationRule
+from chalicelib.store.transact import ConditionFailed, commit
+from tests.integration.store.support import add_subaccount, new_agency
+
+AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
+CHANGED = Conflict("changed", code="concurrent_update")
+
+
+def saved(agency_id: str = "agy_1", sid: str = "sub_1", *, period: date = date(2026, 3, 15),
+          enabled: bool = True) -> AutoAllocationRule:
+    existing = rules.get(agency_id, sid)
+    rule = rules.new(agency_id=agency_id, subaccount_id=sid, basic_minutes=100,
+                     premium_minutes=0, enabled=enabled, period=period, existing=existing,
+                     at=AT)
+    commit([rules.replace_op(rule, existing, CHANGED)])
+    return stored(agency_id, sid)
+
+
+def stored(agency_id: str = "agy_1", sid: str = "sub_1") -> AutoAllocationRule:
+    found = rules.get(agency_id, sid)
+    assert found is not None
+    return found
+
+
+def due_at(moment: datetime) -> set[str]:
+    return {rule.subaccount_id for rule in rules.due(moment)}
+
+
+class TestSaving:
+    def test_a_new_rule_is_due_on_its_period_and_a_disabled_one_never(self, table) -> None:
+        rule = saved()
+        assert (rule.period, rule.attempt, rule.version, rule.next_run_at) == (
+            "2026-03-15", 0, 1, "2026-03-15T00:00:00Z")
+        saved(sid="sub_2", enabled=False)
+        assert stored(sid="sub_2").next_run_at is None
+        assert due_at(datetime(2026, 3, 14, 23, tzinfo=UTC)) == set()
+        assert due_at(datetime(2026, 3, 15, tzinfo=UTC)) == {"sub_1"}
+
+    def test_replacing_keeps_counting_attempts_and_versions(self, table) -> None:
+        saved()
+        again = saved(period=date(2026, 4, 15))
+        assert (again.attempt, again.version, again.period) == (1, 2, "2026-04-15")
+
+    def test_a_rule_replaced_meanwhile_refuses_the_stale_save(self, table) -> None:
+        first = saved()
+        saved(period=date(2026, 4, 15))  # another request won
+        late = rules.new(agency_id="agy_1", subaccount_id="sub_1", basic_minutes=5,
+                         premium_minutes=0, enabled=True, period=date(2026, 5, 15),
+                         existing=first, at=AT)
+        with pytest.raises(Conflict) as refused:
+            commit([rules.replace_op(late, first, CHANGED)])
+        assert refused.value is CHANGED
+        with pytest.raises(Conflict):  # a second "first" rule is refused too
+            commit([rules.replace_op(late, None, CHANGED)])
+        assert stored().period == "2026-04-15"
+
+    def test_deleting_takes_the_rule_out_of_the_due_index(self, table) -> None:
+        commit([rules.delete_op(saved())])
+        assert rules.get("agy_1", "sub_1") is None
+        assert due_at(datetime(2027, 1, 1, tzinfo=UTC)) == set()
+
+
+class TestSweepMoves:
+    def test_advancing_moves_to_the_next_period_once(self, table) -> None:
+        read = saved()
+        commit([rules.advance_op(read, date(2026, 4, 15), AT)])
+        moved = stored()
+        assert (moved.period, moved.last_period_done, moved.attempt, moved.failures,
+                moved.next_run_at) == ("2026-04-15", "2026-03-15", 1, 0,
+                                       "2026-04-15T00:00:00Z")
+        with pytest.raises(ConditionFailed):  # a concurrent sweep read the same version
+            commit([rules.advance_op(read, date(2026, 4, 15), AT)])
+
+    def test_a_failure_is_retried_on_the_day_given(self, table) -> None:
+        commit([rules.failure_op(saved(), code="card_declined", failures=1, at=AT,
+                                 retry_on=date(2026, 3, 16))])
+        failed = stored()
+        assert (failed.failures, failed.last_failure_code, failed.attempt, failed.status,
+                failed.next_run_at) == (1, "card_declined", 1, "active",
+                                        "2026-03-16T00:00:00Z")
+
+    def test_a_pausing_failure_leaves_the_due_index(self, table) -> None:
+        read = saved()
+        commit([rules.failure_op(read, code="card_declined", failures=4, at=AT,
+                                 paused_reason="payment failed 4 times (card_declined)")])
+        paused = stored()
+        assert (paused.status, paused.paused_reason, paused.next_run_at) == (
+            "paused", "payment failed 4 times (card_declined)", None)
+        assert due_at(datetime(2027, 1, 1, tzinfo=UTC)) == set()
+        with pytest.raises(ConditionFailed):
+            commit([rules.failure_op(read, code="card_declined", failures=1, at=AT,
+                                     retry_on=date(2026, 3, 16))])
+
+
+class TestLoad:
+    def test_the_rule_comes_with_its_subaccount_and_agency(self, table) -> None:
+        created = new_agency()
+        agency_id = created.agency.agency_id
+        sub = add_subaccount(created)
+        assert rules.load(agency_id, sub.subaccount_id)[0] is None
+        saved(agency_id, sub.subaccount_id)
+        rule, found_sub, agency = rules.load(agency_id, sub.subaccount_id)
+        assert rule is not None and rule.subaccount_id == sub.subaccount_id
+        assert found_sub is not None and found_sub.subaccount_id == sub.subaccount_id
+        assert agency is not None and agency.agency_id == agency_id
+        rule, found_sub, agency = rules.load(agency_id, "sub_missing")
+        assert (rule, found_sub) == (None, None)
+        assert agency is not None and agency.agency_id == agency_id
