@@ -62,6 +62,8 @@ HANDLER_MODULES = (
     "chalicelib.services.connect_events",
 )
 _loaded = False
+#: Times an event is handled again when a concurrent delivery changed what it read.
+STATE_CHANGED_ATTEMPTS = 3
 
 
 def on(event_type: str, *, connect: bool = False) -> Callable[[Handler], Handler]:
@@ -186,8 +188,44 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
             log.info("webhook event %s of unhandled type %s ignored", event["id"],
                      event["type"], extra=where)
         return {"received": True, "handled": False}
-    if markers.processed(event["id"]):
-        return {"received": True, "duplicate": True}
+    for attempt in range(1, STATE_CHANGED_ATTEMPTS + 1):
+        if markers.processed(event["id"]):
+            return {"received": True, "duplicate": True}
+        outcome = _effect_of(handler, event)
+        if isinstance(outcome, dict):
+            return outcome
+        effect = outcome
+        try:
+            commit([marker_op(event), *effect.ops])
+            break
+        except EventAlreadyProcessed:
+            return {"received": True, "duplicate": True}
+        except AlreadyPosted:
+            # The effect was already written by another path (e.g. the synchronous purchase);
+            # record the event alone so it is not retried.
+            with contextlib.suppress(EventAlreadyProcessed):
+                commit([marker_op(event)])
+            return {"received": True, "handled": True}
+        except Conflict:
+            # Another delivery (another event about the same dispute or charge, e.g. Stripe's
+            # ``created`` racing its ``closed``) changed what the handler read: nothing of
+            # ours was written, so read again and decide again. Out of attempts, the 409
+            # makes Stripe redeliver later.
+            if attempt == STATE_CHANGED_ATTEMPTS:
+                raise
+            log.info("webhook event %s met a concurrent change; handling it again",
+                     event["id"])
+    if effect.after is not None:
+        try:
+            effect.after()
+        except Exception:  # the effect is committed: a lost email must not make Stripe retry
+            log.exception("after-commit step of %s failed", event["id"])
+    return {"received": True, "handled": True}
+
+
+def _effect_of(handler: Handler, event: dict[str, Any]) -> Effect | dict[str, Any]:
+    """What the handler wants written, or the route's answer when nothing is to be written
+    (a mismatch with Stripe is recorded on its own)."""
     try:
         result = handler(event)
     except EventMismatch as mismatch:
@@ -197,23 +235,7 @@ def handle_event(event: dict[str, Any]) -> dict[str, Any]:
         # cleanly (400, nothing written) instead of failing with a 500 forever.
         log.warning("malformed %s event %s: %r", event["type"], event["id"], exc)
         raise MalformedRequest(f"malformed {event['type']} event") from None
-    effect = result if isinstance(result, Effect) else Effect(list(result))
-    try:
-        commit([marker_op(event), *effect.ops])
-    except EventAlreadyProcessed:
-        return {"received": True, "duplicate": True}
-    except AlreadyPosted:
-        # The effect was already written by another path (e.g. the synchronous purchase);
-        # record the event alone so it is not retried.
-        with contextlib.suppress(EventAlreadyProcessed):
-            commit([marker_op(event)])
-        return {"received": True, "handled": True}
-    if effect.after is not None:
-        try:
-            effect.after()
-        except Exception:  # the effect is committed: a lost email must not make Stripe retry
-            log.exception("after-commit step of %s failed", event["id"])
-    return {"received": True, "handled": True}
+    return result if isinstance(result, Effect) else Effect(list(result))
 
 
 def _record_mismatch(event: dict[str, Any], mismatch: EventMismatch) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -272,4 +274,32 @@ class TestLostDisputeIsNotARefund:
         assert charge.held == 0
         summary = reconcile(app_client, datetime.now(UTC) + timedelta(minutes=1))
         assert summary["differences"] == [], summary
+        assert_ledger_consistent()
+
+
+class TestConcurrentDeliveries:
+    def test_concurrent_events_about_one_dispute_all_succeed_and_hold_once(
+            self, app_client, stripe_emulator, live_app_url) -> None:
+        """Stripe may deliver several events about one dispute at the same moment (a
+        ``created`` and its retry, an ``updated``): each is answered 200 and the dispute holds
+        its share once. A delivery that loses the race reads again instead of answering 409."""
+        charge = Charge(app_client, stripe_emulator, live_app_url)
+        dispute_id = charge._stripe_id("dp_race", 10_000, False)
+        obj = dispute_object(charge.purchase, charge.charge_id, dispute_id, 10_000,
+                             "needs_response")
+        events = [signed_event("charge.dispute.created", obj) for _ in range(6)]
+        gate = threading.Barrier(len(events))
+
+        def deliver_one(event: tuple[bytes, str]) -> int:
+            payload, header = event
+            gate.wait()
+            return requests.post(f"{live_app_url}/v1/stripe/webhook", data=payload, timeout=60,
+                                 headers={"Stripe-Signature": header,
+                                          "Content-Type": "application/json"}).status_code
+
+        with ThreadPoolExecutor(len(events)) as pool:
+            statuses = list(pool.map(deliver_one, events))
+        assert statuses == [200] * len(events)
+        assert charge.held == 20_000_000  # 80 × 100 / 400, once
+        assert charge.available == "60.00"
         assert_ledger_consistent()
