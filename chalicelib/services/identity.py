@@ -523,7 +523,7 @@ def _plan_renewal_op(agency: Agency, plan_code: str) -> Op | None:
         return None
     existing = get_plan_renewal(agency.agency_id)
     if existing is not None:
-        return None if existing.DUESK else resume_op(existing, now().date())
+        return None if existing.is_scheduled else resume_op(existing, now().date())
     return schedule_op(agencies.with_plan(agency, plan_code), now().date())
 
 
