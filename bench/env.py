@@ -76,6 +76,11 @@ def prepare_environment() -> BenchEnvironment:
 
     from moto.server import ThreadedMotoServer
 
+    from devstack.moto_dynamodb import apply as apply_moto_fixes
+
+    # The same DynamoDB behaviour as the tests and the local stack (ClientRequestToken,
+    # conflicts, isolation): vanilla moto refuses the app's transactions.
+    apply_moto_fixes()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per call
     port = free_port()
     os.environ.update(BENCH_ENV)
@@ -94,7 +99,8 @@ def reset_table() -> None:
     from chalicelib.store.table import create_table
 
     requests.post(f"{os.environ['AWS_ENDPOINT_URL_DYNAMODB']}/moto-api/reset", timeout=10)
-    create_table()
+    # Named explicitly: the first reset runs before ``import app`` configures the store.
+    create_table(os.environ["TABLE_NAME"])
 
 
 def point_stripe_at(base_url: str) -> None:

@@ -144,9 +144,22 @@ def check_hot_keys(hot: HotKeys | None) -> Check:
 
 
 def check_targets(rows: list[OpResult], sweeps: list[SweepResult], cold: ColdStart | None,
-                  package: PackageSize | None) -> list[Check]:
+                  package: PackageSize | None,
+                  growth: list[dict[str, Any]] | None = None) -> list[Check]:
     """Every target of the issue, checked against this run's numbers."""
     checks: list[Check] = []
+    for probe in growth or []:
+        # issue 20: lists (the report list above all) cost the same whatever the number of
+        # sub-accounts: 0 extra DynamoDB calls per sub-account added
+        label = f"{probe['name']}: 0 extra DynamoDB calls per sub-account"
+        extra = probe["extra_calls_per_subaccount"]
+        if extra is None:
+            checks.append(Check(label, "NOT CHECKED", "route missing or failed"))
+            continue
+        checks.append(Check(label, "PASS" if extra <= 0 else "MISS",
+                            f"{probe['calls_before']} calls with {probe['subaccounts_before']} "
+                            f"sub-accounts, {probe['calls_after']} with "
+                            f"{probe['subaccounts_after']} (+{extra:.2f} each)"))
     for row in rows:
         if row.name.startswith("usage batch"):
             # issue 20: a sub-account's calls are written together, so a batch is a handful

@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
 
         package = measure_package()
 
-    checks = [] if args.only else report.check_targets(rows, sweep_rows, cold, package)
+    checks = [] if args.only else report.check_targets(
+        rows, sweep_rows, cold, package, growth)
     if hot is not None:
         checks.append(report.check_hot_keys(hot))
     closing = (report.closing_note(checks, rows, sweep_rows, cold, package)
