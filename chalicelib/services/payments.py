@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -305,21 +306,24 @@ def _settled_op(purchase: Purchase) -> Op:
                   actions=[Subaccount.pending_purchase_ids.delete({purchase.purchase_id})])
 
 
-def record_pending(purchase: Purchase) -> Purchase | None:
+def record_pending(purchase: Purchase, guard: Callable[[list[Op]], list[Op]] | None = None
+                   ) -> Purchase | None:
     """Save a new pending purchase and mark it in flight on its (live) sub-account, in one
     transaction; returns the existing purchase instead if the id is taken.
 
-    A sub-account removed meanwhile answers 404 and nothing is charged.
+    A sub-account removed meanwhile answers 404 and nothing is charged. ``guard`` adds the
+    caller's conditions to the transaction (``auto_allocation_rules.guard_pending``).
     """
+    ops = [
+        save(purchase, condition=Purchase.PK.does_not_exist(),
+             error=_PurchaseExists("purchase exists")),
+        update(_sub_key(purchase),
+               actions=[Subaccount.pending_purchase_ids.add({purchase.purchase_id})],
+               condition=Subaccount.status.is_in("active", "suspended"),
+               error=NotFound("subaccount not found")),
+    ]
     try:
-        commit([
-            save(purchase, condition=Purchase.PK.does_not_exist(),
-                 error=_PurchaseExists("purchase exists")),
-            update(_sub_key(purchase),
-                   actions=[Subaccount.pending_purchase_ids.add({purchase.purchase_id})],
-                   condition=Subaccount.status.is_in("active", "suspended"),
-                   error=NotFound("subaccount not found")),
-        ])
+        commit(guard(ops) if guard else ops)
         return None
     except _PurchaseExists:
         return store.get_purchase(purchase.agency_id, purchase.purchase_id)
