@@ -163,6 +163,8 @@ def _advance(rule: AutoAllocationRule, extra: list[Op] | None = None) -> None:
         commit([rules.advance_op(rule, following, utcnow()), *(extra or [])])
     except ConditionFailed:
         log.info("allocation rule of %s changed during the sweep", rule.subaccount_id)
+
+
 def _record_failure(rule: AutoAllocationRule, code: str, as_of: datetime,
                     extra: list[Op] | None = None) -> bool:
     """Count a failed attempt: retry tomorrow, or pause after ``MAX_RETRIES`` retries.
