@@ -24,15 +24,15 @@ def auto_allocation_sweep(as_of: datetime, deadline: Deadline | None = None) -> 
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     due = due_rules(as_of)
     deferred = 0
-    for index, (agency_id, subaccount_id) in enumerate(due):
+    for index, rule in enumerate(due):
         if deadline is not None and deadline.passed():
             deferred = len(due) - index
             break
         counts["processed"] += 1
         try:
-            outcome = process_rule(agency_id, subaccount_id, as_of)
+            outcome = process_rule(rule, as_of)  # the rule as the index holds it: no re-read
         except DomainError:
-            log.exception("auto-allocation of %s failed", subaccount_id)
+            log.exception("auto-allocation of %s failed", rule.subaccount_id)
             outcome = "failed"
         counts[outcome] += 1
     return job_summary("auto-allocation", as_of, **counts, deferred=deferred)

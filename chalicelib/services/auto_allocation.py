@@ -9,6 +9,13 @@ is its own Purchase (``alloc_<sid>_<period>_<attempt>``) whose id is also the St
 idempotency key, so a rerun for the same period finds the purchase and charges nothing.
 A decline is recorded on the purchase, notified and emailed to the owner, retried by the
 next daily sweeps up to ``MAX_RETRIES`` times, then the rule pauses with the reason.
+
+The sweep buys from the rule as the due index returned it: the rule copies the agency's
+primary and timezone and the sub-account's anchor, so the only other read is the payer's
+payment profile, and the pending purchase's transaction requires that the rule is unchanged,
+the sub-account active with that anchor and the agency active with that timezone. Anything
+unusual (a condition refused, the attempt recorded before, no card, a rule without copies)
+is decided on fresh reads, as before the copies: the slow path.
 """
 
 from __future__ import annotations
@@ -25,10 +32,10 @@ from chalicelib.domain.roles import Principal
 from chalicelib.services import payments
 from chalicelib.services.audit import audit_op
 from chalicelib.services.notifications import notification_op
+from chalicelib.store import agencies, users
 from chalicelib.store import auto_allocation_rules as rules
 from chalicelib.store import payments as store
-from chalicelib.store import users
-from chalicelib.store.accounts import Agency, Subaccount
+from chalicelib.store.accounts import Subaccount
 from chalicelib.store.auto_allocation_rules import AutoAllocationRule
 from chalicelib.store.base import utcnow
 from chalicelib.store.payments import Purchase
@@ -85,10 +92,14 @@ def put_rule(principal: Principal, sub: Subaccount, *, basic_minutes: object,
                                details={"field": "premium_minutes"})
     day = today or utcnow().date()
     period = next_cycle_date(date.fromisoformat(sub.subscription_start), day)
-    existing = rules.get(sub.agency_id, sub.subaccount_id)
+    existing, agency = rules.get_with_agency(sub.agency_id, sub.subaccount_id)
+    if agency is None:
+        raise NotFound("agency not found")
     rule = rules.new(agency_id=sub.agency_id, subaccount_id=sub.subaccount_id,
                      basic_minutes=basic, premium_minutes=premium, enabled=enabled,
-                     period=period, existing=existing, at=utcnow())
+                     period=period, existing=existing, at=utcnow(),
+                     primary_subaccount_id=agency.primary_subaccount_id,
+                     anchor=sub.subscription_start, timezone=agency.timezone)
     commit([
         rules.replace_op(rule, existing, Conflict("the rule changed meanwhile; retry",
                                                   code="concurrent_update")),
@@ -119,15 +130,35 @@ def purchase_id_of(subaccount_id: str, period: str, attempt: int) -> str:
     return f"alloc_{subaccount_id}_{period}_{attempt}"
 
 
-def due_rules(as_of: datetime) -> list[tuple[str, str]]:
-    """``(agency id, sub-account id)`` of every rule due at ``as_of`` (the due index only)."""
-    return [(rule.agency_id, rule.subaccount_id) for rule in rules.due(as_of)]
+class _Stale(Conflict):
+    """The rule, its sub-account or its agency is not what the rule's copies say any more."""
+
+    code = "concurrent_update"
 
 
-def _advance(rule: AutoAllocationRule, sub: Subaccount, extra: list[Op] | None = None) -> None:
-    """The period is done (bought or skipped): next cycle date, fresh failure count."""
+def _stale() -> _Stale:
+    return _Stale("the rule, its sub-account or its agency changed since it was read")
+
+
+def due_rules(as_of: datetime) -> list[AutoAllocationRule]:
+    """Every rule due at ``as_of``, whole, from the due index only."""
+    return list(rules.due(as_of))
+
+
+def _is_due(rule: AutoAllocationRule, as_of: datetime) -> bool:
+    return bool(rule.enabled and rule.status == "active" and rule.next_run_at
+                and rule.next_run_at <= as_of.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _has_copies(rule: AutoAllocationRule) -> bool:
+    return bool(rule.primary_subaccount_id and rule.anchor and rule.timezone)
+
+
+def _advance(rule: AutoAllocationRule, extra: list[Op] | None = None) -> None:
+    """The period is done (bought or skipped): next cycle date from the rule's anchor, fresh
+    failure count."""
     period = date.fromisoformat(rule.period)
-    following = next_cycle_date(date.fromisoformat(sub.subscription_start), period)
+    following = next_cycle_date(date.fromisoformat(rule.anchor or ""), period)
     try:
         commit([rules.advance_op(rule, following, utcnow()), *(extra or [])])
     except ConditionFailed:
@@ -162,17 +193,19 @@ def _record_failure(rule: AutoAllocationRule, code: str, as_of: datetime,
     return paused
 
 
-def _email_owner(agency: Agency, subject: str, body: str) -> None:
+def _email_owner(agency_id: str, subject: str, body: str) -> None:
+    # A failure path: reading the agency for its owner here keeps it off the normal path.
     from chalicelib.services.email import send_email
 
-    owner = users.get(agency.agency_id, agency.owner_user_id)
+    agency = agencies.get(agency_id)
+    owner = users.get(agency_id, agency.owner_user_id) if agency else None
     if owner is None:
         return
     send_email(owner.email, subject, body)
 
 
-def _build_purchase(rule: AutoAllocationRule, agency: Agency, purchase_id: str,
-                    customer_id: str, card: str) -> Purchase:
+def _build_purchase(rule: AutoAllocationRule, purchase_id: str, customer_id: str,
+                    card: str) -> Purchase:
     basic, premium = rule.basic_minutes or 0, rule.premium_minutes or 0
     parts = [payments.price_purchase(m, BASE_COST_MICROS[t], BASE_COST_MICROS[t])
              for t, m in (("basic", basic), ("premium", premium)) if m]
@@ -181,28 +214,66 @@ def _build_purchase(rule: AutoAllocationRule, agency: Agency, purchase_id: str,
     tier = "mixed" if basic and premium else ("basic" if basic else "premium")
     return payments.new_purchase(
         agency_id=rule.agency_id, purchase_id=purchase_id, source="allocation",
-        subaccount_id=rule.subaccount_id, payer_subaccount_id=agency.primary_subaccount_id,
+        subaccount_id=rule.subaccount_id, payer_subaccount_id=rule.primary_subaccount_id,
         tier=tier, basic_seconds=basic * SECONDS_PER_MINUTE,
         premium_seconds=premium * SECONDS_PER_MINUTE, price=price,
         transaction_id=f"allocation:{rule.subaccount_id}:{rule.period}",
-        customer_id=customer_id, payment_method_id=card, timezone=agency.timezone,
+        customer_id=customer_id, payment_method_id=card, timezone=rule.timezone,
         rule_ref=f"{rule.period}#{rule.attempt or 0}",
     )
 
 
-def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
-    """One due rule: ``succeeded``, ``failed`` or ``skipped`` (not due, pending, gone)."""
-    # Read again: the due index may lag behind a write.
+def process_rule(rule: AutoAllocationRule, as_of: datetime) -> str:
+    """One due rule as the due index returned it: ``succeeded``, ``failed`` or ``skipped``
+    (not due, pending, gone, changed meanwhile)."""
+    if not _is_due(rule, as_of):
+        return "skipped"
+    if _has_copies(rule):
+        outcome = _buy_from_copies(rule, as_of)
+        if outcome is not None:
+            return outcome
+    return _process_read_again(rule.agency_id, rule.subaccount_id, as_of)
+
+
+def _buy_from_copies(rule: AutoAllocationRule, as_of: datetime) -> str | None:
+    """The normal path: reads only the payer's profile. None when the slow path decides."""
+    profile = store.get_profile(rule.agency_id, rule.primary_subaccount_id or "")
+    try:
+        card = payments.chargeable_card(profile)
+    except payments.NoPaymentMethod:
+        return None  # a failure to report: on fresh reads (a suspended client is skipped)
+    purchase = _build_purchase(rule, purchase_id_of(rule.subaccount_id, rule.period,
+                                                    rule.attempt or 0),
+                               profile.customer_id if profile else "", card)
+    try:
+        if payments.record_pending(purchase, rules.guard_pending(rule, _stale())) is not None:
+            return None  # this attempt was recorded before: go on with it on fresh reads
+    except _Stale:
+        return None
+    return _finish(rule, purchase, as_of)
+
+
+def _process_read_again(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
+    """The slow path: the rule, its sub-account and agency read again (one BatchGetItem);
+    a gone client's rule is deleted, stale or missing copies are refreshed."""
     rule, sub, agency = rules.load(agency_id, subaccount_id)
-    if (rule is None or not rule.enabled or rule.status != "active" or not rule.next_run_at
-            or rule.next_run_at > as_of.strftime("%Y-%m-%dT%H:%M:%SZ")):
+    if rule is None or not _is_due(rule, as_of):
         return "skipped"  # changed since the index was read
     if sub is None or agency is None or sub.status == "removed" or agency.status != "active":
         commit([rules.delete_op(rule)])
         return "skipped"
+    copies = (agency.primary_subaccount_id, sub.subscription_start, agency.timezone)
+    if (rule.primary_subaccount_id, rule.anchor, rule.timezone) != copies:
+        rule, refresh = rules.with_copies(rule, primary_subaccount_id=copies[0],
+                                          anchor=copies[1], timezone=copies[2], at=utcnow())
+        try:
+            commit([refresh])
+        except ConditionFailed:
+            log.info("allocation rule of %s changed during the sweep", subaccount_id)
+            return "skipped"
     if sub.status == "suspended":
         # No allocation is bought for a suspended client; the rule waits for the next cycle.
-        _advance(rule, sub, [notification_op(
+        _advance(rule, [notification_op(
             agency_id, "auto_allocation_skipped",
             f"Monthly auto-allocation of {rule.period} skipped: the sub-account is suspended.",
             subaccount_id=subaccount_id, data={"period": rule.period})])
@@ -214,20 +285,29 @@ def process_rule(agency_id: str, subaccount_id: str, as_of: datetime) -> str:
         try:
             card = payments.chargeable_card(profile)
         except payments.NoPaymentMethod:
-            _fail_without_charge(rule, agency, "no_payment_method", as_of)
+            _fail_without_charge(rule, "no_payment_method", as_of)
             return "failed"
         customer_id = profile.customer_id if profile else ""
-        purchase = _build_purchase(rule, agency, purchase_id, customer_id, card)
-        existing = payments.record_pending(purchase)
+        purchase = _build_purchase(rule, purchase_id, customer_id, card)
+        try:
+            existing = payments.record_pending(purchase, rules.guard_pending(rule, _stale()))
+        except _Stale:
+            log.info("allocation of %s changed during the sweep; due again", subaccount_id)
+            return "skipped"
         purchase = existing or purchase
+    return _finish(rule, purchase, as_of)
+
+
+def _finish(rule: AutoAllocationRule, purchase: Purchase, as_of: datetime) -> str:
+    """Charge a recorded purchase (unless settled) and move the rule on."""
     if purchase.status == "pending":
         purchase = _charge(purchase)
     if purchase.status == "succeeded":
-        _advance(rule, sub)
+        _advance(rule)
         return "succeeded"
     if purchase.status == "failed":
         paused = _record_failure(rule, purchase.failure_code or "card_declined", as_of)
-        _notify_owner_of_failure(agency, rule, purchase, paused)
+        _notify_owner_of_failure(rule, purchase, paused)
         return "failed"
     return "skipped"  # Stripe has not settled it: the webhook or a later sweep finishes it
 
@@ -244,24 +324,23 @@ def _charge(purchase: Purchase) -> Purchase:
     return store.get_purchase(purchase.agency_id, purchase.purchase_id) or purchase
 
 
-def _fail_without_charge(rule: AutoAllocationRule, agency: Agency, code: str,
-                         as_of: datetime) -> None:
+def _fail_without_charge(rule: AutoAllocationRule, code: str, as_of: datetime) -> None:
     notice = notification_op(
         rule.agency_id, "auto_allocation_failed",
         "Monthly auto-allocation failed: the primary account has no saved card.",
         subaccount_id=rule.subaccount_id, data={"period": rule.period, "failure_code": code})
     paused = _record_failure(rule, code, as_of, [notice])
-    _email_owner(agency, "Monthly auto-allocation failed",
+    _email_owner(rule.agency_id, "Monthly auto-allocation failed",
                  f"The monthly allocation of {rule.period} for sub-account {rule.subaccount_id} "
                  "could not be charged: the primary account has no saved card."
                  + (" The rule is paused." if paused else " It will be retried tomorrow."))
 
 
-def _notify_owner_of_failure(agency: Agency, rule: AutoAllocationRule, purchase: Purchase,
+def _notify_owner_of_failure(rule: AutoAllocationRule, purchase: Purchase,
                              paused: bool) -> None:
     reason = purchase.decline_code or purchase.failure_code or "declined"
     _email_owner(
-        agency, "Monthly auto-allocation payment failed",
+        rule.agency_id, "Monthly auto-allocation payment failed",
         f"The monthly allocation of {rule.period} for sub-account {rule.subaccount_id} "
         f"({render_usd(purchase.charge_micros)} USD) was declined: {reason}."
         + (" The rule is paused after repeated failures; update the card and save the rule "

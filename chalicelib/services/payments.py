@@ -18,6 +18,7 @@ import hashlib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -277,16 +278,18 @@ class _PurchaseExists(Conflict):
     code = "purchase_exists"
 
 
-def record_pending(purchase: Purchase) -> Purchase | None:
+def record_pending(purchase: Purchase, guard: Callable[[list[Op]], list[Op]] | None = None
+                   ) -> Purchase | None:
     """Save a new pending purchase and mark it in flight on its (live) sub-account, in one
     transaction; returns the existing purchase instead if the id is taken.
 
-    A sub-account removed meanwhile answers 404 and nothing is charged.
+    A sub-account removed meanwhile answers 404 and nothing is charged. ``guard`` adds the
+    caller's conditions to the transaction (``auto_allocation_rules.guard_pending``).
     """
+    ops = purchases.record_pending_ops(purchase, exists=_PurchaseExists("purchase exists"),
+                                       subaccount_gone=NotFound("subaccount not found"))
     try:
-        commit(purchases.record_pending_ops(purchase,
-                                            exists=_PurchaseExists("purchase exists"),
-                                            subaccount_gone=NotFound("subaccount not found")))
+        commit(guard(ops) if guard else ops)
         return None
     except _PurchaseExists:
         return store.get_purchase(purchase.agency_id, purchase.purchase_id)

@@ -5,16 +5,23 @@ A rule (model ``AutoAllocationRule`` in ``store.payments``) is in the sparse due
 (its cycle date, or a retry day after a decline). Every write after creation is
 conditioned on the ``version`` read and bumps it, so a sweep that lost a race changes
 nothing.
+
+The index projects whole items, so the sweep acts on the rule as the index returned it. The
+rule carries copies of what buying needs (the agency's primary sub-account and timezone, the
+sub-account's anchor); ``guard_pending`` makes the transaction that records a purchase require
+that the rule, the sub-account and the agency are still what those copies say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, datetime
 
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.domain.errors import DomainError
+from chalicelib.domain.timezones import DEFAULT_TIMEZONE
 from chalicelib.store import keys
 from chalicelib.store.accounts import Agency, Subaccount
 from chalicelib.store.base import read_items
@@ -24,10 +31,10 @@ from chalicelib.store.payments import (
     due_items,
     get_allocation_rule,
 )
-from chalicelib.store.transact import Op, delete, save, update
+from chalicelib.store.transact import Op, check, delete, save, update
 
 __all__ = ["AutoAllocationRule", "advance_op", "delete_op", "due", "failure_op", "get",
-           "load", "new", "replace_op"]
+           "get_with_agency", "guard_pending", "load", "new", "replace_op", "with_copies"]
 
 
 def _due_attrs(agency_id: str, subaccount_id: str, day: date) -> tuple[str, str]:
@@ -51,6 +58,18 @@ def get(agency_id: str, subaccount_id: str) -> AutoAllocationRule | None:
     return get_allocation_rule(agency_id, subaccount_id)
 
 
+def get_with_agency(agency_id: str, subaccount_id: str
+                    ) -> tuple[AutoAllocationRule | None, Agency | None]:
+    """A sub-account's rule and its agency (each None when absent): one consistent
+    BatchGetItem."""
+    pk = keys.agency_pk(agency_id)
+    rule_sk = keys.auto_allocation_sk(subaccount_id)
+    found = read_items([(pk, rule_sk), (pk, keys.AGENCY_SK)])
+    rule, agency = found.get((pk, rule_sk)), found.get((pk, keys.AGENCY_SK))
+    return (rule if isinstance(rule, AutoAllocationRule) else None,
+            agency if isinstance(agency, Agency) else None)
+
+
 def load(agency_id: str, subaccount_id: str
          ) -> tuple[AutoAllocationRule | None, Subaccount | None, Agency | None]:
     """The rule, its sub-account and the agency (each None when absent): all three live in
@@ -66,8 +85,9 @@ def load(agency_id: str, subaccount_id: str
 
 
 def due(as_of: datetime) -> Iterator[AutoAllocationRule]:
-    """Rules due at or before ``as_of``: the due index only, never a scan. The index may lag
-    behind a write: read a rule again (``load``) before acting on it."""
+    """Rules due at or before ``as_of``, whole: the due index only, never a scan. The index
+    may lag behind a write: act on a rule under ``guard_pending`` and version-conditioned
+    writes, or read it again (``load``)."""
     return (item for item in due_items(ALLOCATION_JOB, as_of)
             if isinstance(item, AutoAllocationRule))
 
@@ -76,11 +96,12 @@ def due(as_of: datetime) -> Iterator[AutoAllocationRule]:
 
 
 def new(*, agency_id: str, subaccount_id: str, basic_minutes: int, premium_minutes: int,
-        enabled: bool, period: date, existing: AutoAllocationRule | None,
-        at: datetime) -> AutoAllocationRule:
+        enabled: bool, period: date, existing: AutoAllocationRule | None, at: datetime,
+        primary_subaccount_id: str | None = None, anchor: str | None = None,
+        timezone: str | None = None) -> AutoAllocationRule:
     """An unsaved rule replacing ``existing`` (or the first one): active, due on ``period``
-    when enabled. Attempt numbers name purchases, so they never restart (no purchase id is
-    reused); last period done carries over."""
+    when enabled, with the copies the sweep buys with. Attempt numbers name purchases, so
+    they never restart (no purchase id is reused); last period done carries over."""
     rule = AutoAllocationRule(
         keys.agency_pk(agency_id), keys.auto_allocation_sk(subaccount_id),
         agency_id=agency_id, subaccount_id=subaccount_id, basic_minutes=basic_minutes,
@@ -89,6 +110,7 @@ def new(*, agency_id: str, subaccount_id: str, basic_minutes: int, premium_minut
         attempt=(existing.attempt or 0) + 1 if existing else 0,
         failures=0, last_period_done=existing.last_period_done if existing else None,
         version=(existing.version or 0) + 1 if existing else 1, updated_at=at,
+        primary_subaccount_id=primary_subaccount_id, anchor=anchor, timezone=timezone,
     )
     if enabled:
         rule.DUEPK, rule.DUESK = _due_attrs(agency_id, subaccount_id, period)
@@ -148,3 +170,55 @@ def failure_op(rule: AutoAllocationRule, *, code: str, failures: int, at: dateti
     else:
         raise ValueError("a failure either pauses the rule or retries it")
     return update(_key_item(rule), actions, condition=_unchanged(rule))
+
+
+def with_copies(rule: AutoAllocationRule, *, primary_subaccount_id: str, anchor: str,
+                timezone: str, at: datetime) -> tuple[AutoAllocationRule, Op]:
+    """``rule`` with fresh copies of the agency's primary and timezone and the sub-account's
+    anchor, and the op that stores them (``ConditionFailed`` when the rule changed since it
+    was read)."""
+    op = update(_key_item(rule), [
+        AutoAllocationRule.primary_subaccount_id.set(primary_subaccount_id),
+        AutoAllocationRule.anchor.set(anchor),
+        AutoAllocationRule.timezone.set(timezone),
+        AutoAllocationRule.version.add(1),
+        AutoAllocationRule.updated_at.set(at),
+    ], condition=_unchanged(rule))
+    fresh = AutoAllocationRule.from_raw_data(rule.serialize())
+    fresh.primary_subaccount_id, fresh.anchor, fresh.timezone = (
+        primary_subaccount_id, anchor, timezone)
+    fresh.version, fresh.updated_at = (rule.version or 0) + 1, at
+    return fresh, op
+
+
+def guard_pending(rule: AutoAllocationRule, error: DomainError
+                  ) -> Callable[[list[Op]], list[Op]]:
+    """Conditions for the transaction that records the rule's purchase
+    (``payments.record_pending``): the rule unchanged since read, the agency active with the
+    rule's timezone, the sub-account active with the rule's anchor; ``error`` when one fails.
+
+    A transaction writes an item once, so the sub-account's condition joins the op that marks
+    the purchase in flight on it (there must be one).
+    """
+    agency_pk = keys.agency_pk(rule.agency_id)
+    sub_key = (agency_pk, keys.subaccount_sk(rule.subaccount_id))
+    sub_condition = ((Subaccount.status == "active")
+                     & (Subaccount.subscription_start == rule.anchor))
+    same_zone = Agency.timezone == rule.timezone
+    if rule.timezone == DEFAULT_TIMEZONE:
+        # Agencies saved before timezones existed have no attribute: they read as the default.
+        same_zone = same_zone | Agency.timezone.does_not_exist()
+    guards = [
+        check(_key_item(rule), _unchanged(rule), error),
+        check(Agency(agency_pk, keys.AGENCY_SK), (Agency.status == "active") & same_zone, error),
+    ]
+
+    def guarded(ops: list[Op]) -> list[Op]:
+        if not any(sub_key == (op.item.PK, op.item.SK) for op in ops):
+            raise ValueError("no op on the sub-account to carry its condition")
+        return [*guards, *(
+            replace(op, condition=sub_condition if op.condition is None
+                    else op.condition & sub_condition, on_condition_failed=error)
+            if sub_key == (op.item.PK, op.item.SK) else op for op in ops)]
+
+    return guarded

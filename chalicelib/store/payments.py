@@ -190,6 +190,12 @@ class AutoAllocationRule(TableItem, discriminator="AutoAllocationRule"):
     last_period_done = UnicodeAttribute(null=True)
     version = IntegerAttribute(default=0)
     updated_at = UTCDateTimeText()
+    # Copies the sweep buys with, so that a due rule costs the due index read and the payer's
+    # profile; the pending purchase's transaction checks they still hold. None on rules saved
+    # before they existed (the sweep reads the originals and backfills them).
+    primary_subaccount_id = UnicodeAttribute(null=True)  # the agency's payer (immutable)
+    anchor = UnicodeAttribute(null=True)  # the sub-account's subscription_start
+    timezone = UnicodeAttribute(null=True)  # the agency's
 
     @property
     def next_run_at(self) -> str | None:

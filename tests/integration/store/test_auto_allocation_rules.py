@@ -9,12 +9,16 @@ import pytest
 
 from chalicelib.domain.errors import Conflict
 from chalicelib.store import auto_allocation_rules as rules
+from chalicelib.store import keys
+from chalicelib.store.accounts import Agency, Subaccount
 from chalicelib.store.auto_allocation_rules import AutoAllocationRule
-from chalicelib.store.transact import ConditionFailed, commit
+from chalicelib.store.transact import ConditionFailed, Op, commit, update
 from tests.integration.store.support import add_subaccount, new_agency
+from tests.integration.store.support import stored as sub_stored
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 CHANGED = Conflict("changed", code="concurrent_update")
+STALE = Conflict("stale copies", code="concurrent_update")
 
 
 def saved(agency_id: str = "agy_1", sid: str = "sub_1", *, period: date = date(2026, 3, 15),
@@ -117,3 +121,93 @@ class TestLoad:
         rule, found_sub, agency = rules.load(agency_id, "sub_missing")
         assert (rule, found_sub) == (None, None)
         assert agency is not None and agency.agency_id == agency_id
+
+
+class TestCopies:
+    def test_a_rule_is_read_with_its_agency(self, table) -> None:
+        created = new_agency()
+        agency_id = created.agency.agency_id
+        sub = add_subaccount(created)
+        rule, agency = rules.get_with_agency(agency_id, sub.subaccount_id)
+        assert rule is None and agency is not None and agency.agency_id == agency_id
+        saved(agency_id, sub.subaccount_id)
+        rule, agency = rules.get_with_agency(agency_id, sub.subaccount_id)
+        assert rule is not None and rule.subaccount_id == sub.subaccount_id
+        assert agency is not None and agency.agency_id == agency_id
+
+    def test_refreshing_the_copies_is_refused_once_the_rule_changed(self, table) -> None:
+        read = saved()
+        fresh, op = rules.with_copies(read, primary_subaccount_id="sub_p", anchor="2026-02-20",
+                                      timezone="Europe/Paris", at=AT)
+        commit([op])
+        now = stored()
+        assert (now.primary_subaccount_id, now.anchor, now.timezone, now.version) == (
+            "sub_p", "2026-02-20", "Europe/Paris", read.version + 1)
+        assert (fresh.primary_subaccount_id, fresh.anchor, fresh.timezone, fresh.version) == (
+            "sub_p", "2026-02-20", "Europe/Paris", now.version)
+        assert read.anchor is None  # the rule read is left as it was
+        with pytest.raises(ConditionFailed):
+            commit([rules.with_copies(read, primary_subaccount_id="sub_p", anchor="2026-03-01",
+                                      timezone="UTC", at=AT)[1]])
+
+
+class TestGuardPending:
+    """``guard_pending`` on a transaction that writes the sub-account (as recording a
+    purchase does): it commits only while the rule's copies hold."""
+
+    def setup_rule(self) -> tuple[AutoAllocationRule, Subaccount]:
+        created = new_agency()
+        sub = add_subaccount(created)
+        agency = created.agency
+        rule = rules.new(agency_id=agency.agency_id, subaccount_id=sub.subaccount_id,
+                         basic_minutes=1, premium_minutes=0, enabled=True,
+                         period=date(2026, 3, 15), existing=None, at=AT,
+                         primary_subaccount_id=agency.primary_subaccount_id,
+                         anchor=sub.subscription_start, timezone=agency.timezone)
+        commit([rules.replace_op(rule, None, CHANGED)])
+        return stored(agency.agency_id, sub.subaccount_id), sub
+
+    @staticmethod
+    def mark(sub: Subaccount) -> list[Op]:
+        key = Subaccount(sub.PK, sub.SK)
+        return [update(key, actions=[Subaccount.pending_purchase_ids.add({"p1"})],
+                       condition=Subaccount.status.is_in("active", "suspended"))]
+
+    def test_it_commits_while_the_copies_hold(self, table) -> None:
+        rule, sub = self.setup_rule()
+        commit(rules.guard_pending(rule, STALE)(self.mark(sub)))
+        assert sub_stored(sub).pending_purchase_ids == {"p1"}
+
+    def test_an_agency_saved_before_timezones_holds_for_a_utc_rule(self, table) -> None:
+        """An agency item without ``timezone`` reads as UTC: its rules must not be refused
+        (and skipped) forever."""
+        rule, sub = self.setup_rule()
+        assert rule.timezone == "UTC"
+        Agency(sub.PK, keys.AGENCY_SK).update(actions=[Agency.timezone.remove()])
+        commit(rules.guard_pending(rule, STALE)(self.mark(sub)))
+        assert sub_stored(sub).pending_purchase_ids == {"p1"}
+
+    @pytest.mark.parametrize("change", ["rule", "suspended", "anchor", "timezone", "closed"])
+    def test_it_is_refused_once_a_copy_no_longer_holds(self, table, change: str) -> None:
+        rule, sub = self.setup_rule()
+        key = Subaccount(sub.PK, sub.SK)
+        agency_key = Agency(sub.PK, keys.AGENCY_SK)
+        if change == "rule":
+            saved(rule.agency_id, rule.subaccount_id)
+        elif change == "suspended":
+            key.update(actions=[Subaccount.status.set("suspended")])
+        elif change == "anchor":
+            key.update(actions=[Subaccount.subscription_start.set("2026-02-20")])
+        elif change == "timezone":
+            agency_key.update(actions=[Agency.timezone.set("Europe/Paris")])
+        else:
+            agency_key.update(actions=[Agency.status.set("closed")])
+        with pytest.raises(Conflict) as refused:
+            commit(rules.guard_pending(rule, STALE)(self.mark(sub)))
+        assert refused.value is STALE
+        assert sub_stored(sub).pending_purchase_ids is None
+
+    def test_it_needs_an_op_on_the_subaccount(self, table) -> None:
+        rule, _ = self.setup_rule()
+        with pytest.raises(ValueError):
+            rules.guard_pending(rule, STALE)([])
