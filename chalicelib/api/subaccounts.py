@@ -13,6 +13,7 @@ from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import DecimalInput, Email, StrictBody
 from chalicelib.api.render import render_subaccount
 from chalicelib.api.resources import ResourceOut, render_resource
+from chalicelib.api.wallets import render_wallet
 from chalicelib.domain.money import render_minutes
 from chalicelib.services.removals import Removal, RemovalPreview
 from chalicelib.services.removals import removal_preview as preview
@@ -23,7 +24,7 @@ from chalicelib.services.subaccounts import list_subaccounts as listing
 from chalicelib.services.subaccounts import update_subaccount as change
 from chalicelib.services.suspensions import restore_subaccount as restore
 from chalicelib.services.suspensions import suspend_subaccount as suspend
-from chalicelib.services.wallets import wallet_view
+from chalicelib.services.wallets import wallet_of
 
 bp = Blueprint(__name__)
 
@@ -194,7 +195,8 @@ class RemovalOut(BaseModel):
 
 def render_with_wallet(view: SubaccountView) -> dict[str, Any]:
     """A sub-account and its wallet block."""
-    return {**render_subaccount(view.sub), "wallet": wallet_view(view.sub, view.balances)}
+    return {**render_subaccount(view.sub),
+            "wallet": render_wallet(wallet_of(view.sub, view.balances))}
 
 
 def render_preview(preview: RemovalPreview) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from chalicelib.domain.errors import NotFound, ValidationFailed
 from chalicelib.domain.ledger import (
@@ -17,7 +17,7 @@ from chalicelib.domain.ledger import (
     transfer,
     wallet,
 )
-from chalicelib.domain.money import minutes_cost, render_minutes, render_usd
+from chalicelib.domain.money import minutes_cost
 from chalicelib.services.access import get_subaccount
 from chalicelib.services.ports import now
 from chalicelib.store import ledger, subaccount_guards
@@ -56,24 +56,6 @@ def wallet_of(sub: Subaccount, balances: dict[str, BalanceView] | None = None) -
                   premium_seconds=held(Asset.PREMIUM_MINUTES),
                   kp_credits=held(Asset.KP_CREDITS), price_basic=sub.price_basic,
                   price_premium=sub.price_premium)
-
-
-def wallet_view(sub: Subaccount, balances: dict[str, BalanceView] | None = None
-                ) -> dict[str, Any]:
-    """The wallet as JSON, for ``services.subaccounts`` until it renders wallets in its api
-    module (``api.wallets.render_wallet(wallet_of(...))``); then this goes (issue 19)."""
-    held = wallet_of(sub, balances)
-    return {
-        "subaccount_id": held.subaccount_id,
-        "basic_minutes": render_minutes(held.basic_seconds),
-        "premium_minutes": render_minutes(held.premium_seconds),
-        "basic_seconds": held.basic_seconds,
-        "premium_seconds": held.premium_seconds,
-        "kp_credits": held.kp_credits,
-        "wallet_balance_usd": render_usd(held.value_micros),
-        "prices": {"basic": render_usd(held.price_basic),
-                   "premium": render_usd(held.price_premium)},
-    }
 
 
 @dataclass(frozen=True)
