@@ -13,7 +13,7 @@ from chalicelib.api.http import RequestContext, page_limit, route
 from chalicelib.api.models import DecimalInput, Email, StrictBody
 from chalicelib.api.render import render_subaccount
 from chalicelib.api.resources import ResourceOut, render_resource
-from chalicelib.api.wallets import render_wallet
+from chalicelib.api.wallets import WalletOut, WalletPrices, render_wallet
 from chalicelib.domain.money import render_minutes
 from chalicelib.services.removals import Removal, RemovalPreview
 from chalicelib.services.removals import removal_preview as preview
@@ -76,13 +76,6 @@ class RemovalBody(StrictBody):
 # --------------------------------------------------------------------------- answers
 
 
-class SubaccountPrices(BaseModel):
-    """Per-minute prices in USD (decimal strings)."""
-
-    basic: str
-    premium: str
-
-
 class SuspensionBanner(BaseModel):
     """What the sub-account's users see while it is suspended."""
 
@@ -99,7 +92,7 @@ class SubaccountOut(BaseModel):
     name: str
     login_email: str | None
     is_primary: bool
-    prices: SubaccountPrices
+    prices: WalletPrices
     subscription_start: str
     next_billing_date: str
     status: str
@@ -107,24 +100,10 @@ class SubaccountOut(BaseModel):
     created_at: str | None
 
 
-class SubaccountWallet(BaseModel):
-    """The wallet block of a sub-account: minutes (display) and exact seconds, KP credits,
-    USD value at its prices."""
-
-    subaccount_id: str
-    basic_minutes: str
-    premium_minutes: str
-    basic_seconds: int
-    premium_seconds: int
-    kp_credits: int
-    wallet_balance_usd: str
-    prices: SubaccountPrices
-
-
 class SubaccountWithWalletOut(SubaccountOut):
     """A sub-account and its wallet."""
 
-    wallet: SubaccountWallet
+    wallet: WalletOut
 
 
 class SubaccountListOut(BaseModel):
