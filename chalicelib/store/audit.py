@@ -17,7 +17,7 @@ from chalicelib.domain.errors import ValidationFailed
 from chalicelib.store import keys
 from chalicelib.store.activity import AuditEvent
 from chalicelib.store.base import sortable_time
-from chalicelib.store.pagination import decode_cursor, encode_cursor
+from chalicelib.store.pagination import filtered_page
 from chalicelib.store.transact import Op, save
 
 #: Sort-key bounds of an open range: below and above every ``<iso time>#<eid>``.
@@ -75,18 +75,6 @@ def newest_first(agency_id: str, *, start: date | datetime | None,
         if value:
             term = attribute == value
             condition = term if condition is None else condition & term
-    pk = keys.audit_pk(agency_id)
-    query = AuditEvent.query(
-        pk,
-        AuditEvent.SK.between(low, high),
-        filter_condition=condition,
-        scan_index_forward=False,
-        limit=limit,
-        page_size=max(limit, 100),
-        last_evaluated_key=decode_cursor(cursor, pk),
-        consistent_read=True,
-    )
-    events = list(query)
-    # A short page means the log was read to its end.
-    next_cursor = encode_cursor(query.last_evaluated_key) if len(events) >= limit else None
-    return events, next_cursor
+    return filtered_page(AuditEvent, keys.audit_pk(agency_id), AuditEvent.SK.between(low, high),
+                         filter_condition=condition, limit=limit, cursor=cursor,
+                         newest_first=True)

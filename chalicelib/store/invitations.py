@@ -16,7 +16,7 @@ from chalicelib.store import keys
 from chalicelib.store.accounts import Agency
 from chalicelib.store.base import read_items
 from chalicelib.store.identity import Invitation, InvitationToken, get_invitation
-from chalicelib.store.pagination import decode_cursor, encode_cursor
+from chalicelib.store.pagination import filtered_page
 from chalicelib.store.transact import Op, delete, save, update
 
 #: An invitation of the agency, or None (one consistent GetItem).
@@ -61,20 +61,10 @@ def pending_page(agency_id: str, *, limit: int, cursor: str | None
     Accepted and revoked invitations are filtered out server-side; PynamoDB keeps reading
     pages until ``limit`` pending ones are found, so pages are full unless the list ends.
     """
-    pk = keys.agency_pk(agency_id)
-    query = Invitation.query(
-        pk,
-        Invitation.SK.startswith(keys.INVITATION_PREFIX),
-        filter_condition=Invitation.status == "pending",
-        consistent_read=True,
-        limit=limit,
-        page_size=max(limit, 100),
-        last_evaluated_key=decode_cursor(cursor, pk),
-    )
-    items = list(query)
-    # A short page means the partition was read to its end.
-    next_cursor = encode_cursor(query.last_evaluated_key) if len(items) >= limit else None
-    return items, next_cursor
+    return filtered_page(Invitation, keys.agency_pk(agency_id),
+                         Invitation.SK.startswith(keys.INVITATION_PREFIX),
+                         filter_condition=Invitation.status == "pending", limit=limit,
+                         cursor=cursor)
 
 
 def pending_sent_by(agency_id: str, user_id: str) -> list[Invitation]:

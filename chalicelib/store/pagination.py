@@ -20,9 +20,14 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.models import Model
 
 from chalicelib.domain.errors import MalformedRequest
+
+M = TypeVar("M", bound=Model)
 
 _KEY_LABEL = b"agency-accounts/list-cursor/v1"
 _TAG_BYTES = 16
@@ -109,3 +114,18 @@ def decode_cursor(cursor: str | None, expected_pk: str) -> dict[str, Any] | None
             isinstance(value, dict) and len(value) == 1 for value in rest.values()):
         raise _invalid()
     return {"PK": {"S": expected_pk}, **rest}
+
+
+def filtered_page(model: type[M], partition: str, range_condition: Condition, *,
+                  filter_condition: Condition | None, limit: int, cursor: str | None,
+                  newest_first: bool = False) -> tuple[list[M], str | None]:
+    """One page of a partition's items that pass ``filter_condition`` (one strongly
+    consistent Query; PynamoDB reads on until ``limit`` pass, so a page is full unless the
+    partition ends) and the cursor of the next page, or None once it was read to its end."""
+    query = model.query(
+        partition, range_condition, filter_condition=filter_condition,
+        scan_index_forward=not newest_first, consistent_read=True, limit=limit,
+        page_size=max(limit, 100), last_evaluated_key=decode_cursor(cursor, partition))
+    items = list(query)
+    # A short page means the partition was read to its end.
+    return items, encode_cursor(query.last_evaluated_key) if len(items) >= limit else None

@@ -13,7 +13,7 @@ from datetime import datetime
 from chalicelib.domain.errors import DomainError
 from chalicelib.store import keys
 from chalicelib.store.accounts import User
-from chalicelib.store.pagination import decode_cursor, encode_cursor
+from chalicelib.store.pagination import filtered_page
 from chalicelib.store.transact import Op, check, save, update
 
 OWNER_ROLE = "agency_owner"
@@ -35,20 +35,8 @@ def active_page(agency_id: str, *, limit: int, cursor: str | None
                 ) -> tuple[list[User], str | None]:
     """Active users of an agency, one page (one Query of the agency partition; removed users
     are filtered out server-side and PynamoDB reads on until ``limit`` are found)."""
-    pk = keys.agency_pk(agency_id)
-    query = User.query(
-        pk,
-        User.SK.startswith(keys.USER_PREFIX),
-        filter_condition=User.status == "active",
-        consistent_read=True,
-        limit=limit,
-        page_size=max(limit, 100),
-        last_evaluated_key=decode_cursor(cursor, pk),
-    )
-    users = list(query)
-    # A short page means the partition was read to its end.
-    next_cursor = encode_cursor(query.last_evaluated_key) if len(users) >= limit else None
-    return users, next_cursor
+    return filtered_page(User, keys.agency_pk(agency_id), User.SK.startswith(keys.USER_PREFIX),
+                         filter_condition=User.status == "active", limit=limit, cursor=cursor)
 
 
 def new(*, agency_id: str, user_id: str, email: str, role: str, access_all: bool,
