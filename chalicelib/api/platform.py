@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalice.app import Blueprint
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import jobs
 from chalicelib.api.http import RequestContext, route
@@ -62,7 +62,21 @@ class JobRunBody(StrictBody):
     as_of: datetime | None = Field(default=None)
 
 
+class JobRunOut(BaseModel):
+    """A job run's summary; each job adds its own counts (``deferred``, ``results``…)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job: str
+    as_of: str
+    processed: int
+    succeeded: int
+    failed: int
+    skipped: int
+
+
 @route(bp, "/v1/platform/jobs/{name}/runs", "POST", auth="platform", body=JobRunBody,
+       response=JobRunOut, errors={404: ("not_found",)},
        summary="Run a scheduled job now, as if the clock read as_of")
 def run_job(ctx: RequestContext, name: str) -> dict[str, Any]:
     """Platform: run ``auto-allocation``, ``plan-renewal``, ``payout-sweep``, ``reconciliation``."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import DomainError
+from chalicelib.services.auto_allocation import due_rules, process_rule
 from chalicelib.services.sweeps import Deadline, job_summary
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,6 @@ def auto_allocation_sweep(as_of: datetime, deadline: Deadline | None = None) -> 
     already made) and charges nothing. Past the ``deadline`` the rest stays due for the next
     run (``deferred``).
     """
-    from chalicelib.services.auto_allocation import due_rules, process_rule
-
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     due = due_rules(as_of)
     deferred = 0

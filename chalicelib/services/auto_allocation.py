@@ -31,6 +31,7 @@ from chalicelib.domain.plans import BASE_COST_MICROS
 from chalicelib.domain.roles import Principal
 from chalicelib.services import payments
 from chalicelib.services.audit import audit_op
+from chalicelib.services.email import send_email
 from chalicelib.services.notifications import notification_op
 from chalicelib.store import agencies, users
 from chalicelib.store import auto_allocation_rules as rules
@@ -40,6 +41,7 @@ from chalicelib.store.auto_allocation_rules import AutoAllocationRule
 from chalicelib.store.base import utcnow
 from chalicelib.store.payments import Purchase
 from chalicelib.store.transact import ConditionFailed, Op, commit
+from chalicelib.stripe_gateway.payments import retrieve_intent
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +197,6 @@ def _record_failure(rule: AutoAllocationRule, code: str, as_of: datetime,
 
 def _email_owner(agency_id: str, subject: str, body: str) -> None:
     # A failure path: reading the agency for its owner here keeps it off the normal path.
-    from chalicelib.services.email import send_email
-
     agency = agencies.get(agency_id)
     owner = users.get(agency_id, agency.owner_user_id) if agency else None
     if owner is None:
@@ -315,8 +315,6 @@ def _finish(rule: AutoAllocationRule, purchase: Purchase, as_of: datetime) -> st
 def _charge(purchase: Purchase) -> Purchase:
     try:
         if purchase.payment_intent_id:
-            from chalicelib.stripe_gateway.payments import retrieve_intent
-
             return payments.settle(purchase, retrieve_intent(purchase.payment_intent_id))
         return payments.charge(purchase, notify_failure=True)
     except (payments.PaymentDeclined, ValidationFailed):

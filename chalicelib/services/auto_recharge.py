@@ -38,6 +38,8 @@ from chalicelib.domain.money import (
 )
 from chalicelib.domain.plans import BASE_COST_MICROS, asset_of_tier
 from chalicelib.services import payments
+from chalicelib.services.access import get_agency, get_subaccount
+from chalicelib.services.email import send_email
 from chalicelib.services.notifications import notification_op, notify
 from chalicelib.store import auto_recharge_rules as rules
 from chalicelib.store import payments as store
@@ -219,8 +221,6 @@ def _owner_email(agency: Agency | None) -> str | None:
 
 
 def _email_owner(agency: Agency | None, subject: str, body: str) -> None:
-    from chalicelib.services.email import send_email
-
     to = _owner_email(agency)
     if to:
         send_email(to, subject, body)
@@ -373,8 +373,6 @@ def recharge_due_rules(as_of: datetime, deadline: Any = None) -> dict[str, int]:
 
 
 def _sweep_rule(listed: AutoRechargeRule) -> str:
-    from chalicelib.services.access import get_agency, get_subaccount
-
     rule = rules.get(listed.agency_id, listed.subaccount_id, listed.tier)
     if rule is None or not rule.recharge_due:
         return "skipped"  # deleted, or started / cleared meanwhile

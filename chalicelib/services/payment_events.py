@@ -68,6 +68,7 @@ from chalicelib.stripe_gateway.payments import (
     fetch_dispute,
     fetch_intent,
     intent_result,
+    payment_intent_of_charge,
 )
 
 log = logging.getLogger(__name__)
@@ -298,8 +299,6 @@ def _disputed_purchase(dispute: dict[str, Any]) -> Purchase | None:
     if isinstance(intent_id, dict):
         intent_id = intent_id.get("id")
     if not intent_id and dispute.get("charge"):
-        from chalicelib.stripe_gateway.payments import payment_intent_of_charge
-
         intent_id = payment_intent_of_charge(str(dispute["charge"]))
     purchase = _purchase_of_intent(intent_id)
     if purchase is None or purchase.status == "failed":

@@ -62,7 +62,15 @@ from chalicelib.store.ledger import AlreadyPosted, ledger_ops
 from chalicelib.store.payments import PaymentProfile, Purchase, iso_z
 from chalicelib.store.stats import stats_op
 from chalicelib.store.transact import ConditionFailed, Op, commit
-from chalicelib.stripe_gateway.payments import IntentResult
+from chalicelib.stripe_gateway.client import GatewayRequestRefused
+from chalicelib.stripe_gateway.payments import (
+    IntentResult,
+    attach_payment_method,
+    charge_off_session,
+    create_customer,
+    detach_payment_method,
+    retrieve_intent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +132,6 @@ def ensure_profile(sub: Subaccount) -> PaymentProfile:
     profile = store.get_profile(sub.agency_id, sub.subaccount_id)
     if profile is not None:
         return profile
-    from chalicelib.stripe_gateway.payments import create_customer
-
     customer_id = create_customer(
         idempotency_key=f"customer:{sub.subaccount_id}", agency_id=sub.agency_id,
         subaccount_id=sub.subaccount_id, name=sub.name, email=sub.login_email,
@@ -151,8 +157,6 @@ def add_payment_method(sub: Subaccount, payment_method: str) -> dict[str, Any]:
     if not isinstance(payment_method, str) or not _PAYMENT_METHOD.match(payment_method):
         raise ValidationFailed("payment_method must be a Stripe payment method id (pm_…)",
                                details={"field": "payment_method"})
-    from chalicelib.stripe_gateway.payments import attach_payment_method
-
     profile = ensure_profile(sub)
     card = attach_payment_method(
         payment_method, profile.customer_id,
@@ -181,9 +185,6 @@ def remove_payment_method(sub: Subaccount, payment_method_id: str) -> None:
     profile = store.get_profile(sub.agency_id, sub.subaccount_id)
     if profile is None or payment_method_id not in (profile.cards or {}):
         raise NotFound("payment method not found")
-    from chalicelib.stripe_gateway.client import GatewayRequestRefused
-    from chalicelib.stripe_gateway.payments import detach_payment_method
-
     try:
         detach_payment_method(payment_method_id)
     except GatewayRequestRefused as exc:
@@ -425,9 +426,6 @@ def charge(purchase: Purchase, *, notify_failure: bool) -> Purchase:
     A decline marks the purchase failed and raises ``PaymentDeclined`` (402); an outage
     leaves it pending (the webhook or reconciliation finishes it) and raises.
     """
-    from chalicelib.stripe_gateway.client import GatewayRequestRefused
-    from chalicelib.stripe_gateway.payments import charge_off_session
-
     try:
         intent = charge_off_session(
             idempotency_key=f"purchase:{purchase.purchase_id}",
@@ -577,8 +575,6 @@ def _resume(existing: Purchase, wanted: Purchase) -> Purchase:
     if existing.status != "pending":
         return existing
     if existing.payment_intent_id:
-        from chalicelib.stripe_gateway.payments import retrieve_intent
-
         return settle(existing, retrieve_intent(existing.payment_intent_id))
     try:
         return charge(existing, notify_failure=False)
