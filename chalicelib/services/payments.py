@@ -66,9 +66,11 @@ from chalicelib.stripe_gateway.client import GatewayRequestRefused
 from chalicelib.stripe_gateway.payments import (
     IntentResult,
     attach_payment_method,
+    cancel_intent,
     charge_off_session,
     create_customer,
     detach_payment_method,
+    find_intent_of_purchase,
     retrieve_intent,
 )
 
@@ -596,12 +598,6 @@ def finish_pending_purchases(as_of: datetime) -> dict[str, int]:
     ``payment_intent.succeeded`` webhook (which carries the purchase id) still credits it.
     Never creates a charge.
     """
-    from chalicelib.stripe_gateway.payments import (
-        cancel_intent,
-        find_intent_of_purchase,
-        retrieve_intent,
-    )
-
     counts = {"processed": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     for item in list(purchases.pending_due(as_of)):
         purchase = store.get_purchase(item.agency_id, item.purchase_id)

@@ -113,11 +113,9 @@ def _load_handlers() -> None:
     if _loaded:
         return
     for name in HANDLER_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+        # Imported on the first event (they import ``on`` from here); a missing module is a
+        # broken deployment and must fail loudly, never be skipped.
+        importlib.import_module(name)
     _loaded = True
 
 
