@@ -86,8 +86,10 @@ class DisputeModel:
     stripe_status: str
     created_event: dict[str, Any]
     closed_event: dict[str, Any] | None = None
-    # An event delivered after Stripe decided applies the decision (the app reads Stripe).
+    # The first event delivered, or a ``closed`` one, after Stripe decided applies the
+    # decision (the app reads Stripe); a repeated ``created`` changes nothing.
     decision_applied: bool = False
+    delivered: bool = False
 
     @property
     def decided(self) -> bool:

@@ -68,6 +68,7 @@ BASIC_PRICES = (100_000, 120_000, 250_000)
 PREMIUM_PRICES = (160_000, 200_000, 330_000)
 # Small purchases, and large ones whose profit passes the USD 100 payout threshold.
 MINUTES = st.one_of(st.integers(1, 60), st.integers(2000, 6000))
+MAX_CALL_SECONDS = 86_400  # SPEC: a usage record's duration_seconds
 PROFIT_CODES = frozenset({"purchase", "refund", "dispute", "dispute_won", "dispute_lost"})
 
 
@@ -108,6 +109,7 @@ class SubModel:
     prices: dict[str, int]  # tier → micro-USD per minute
     primary: bool = False
     status: str = "active"  # active | suspended | removed
+    card_pm: str = ""  # the card that pays (the default one)
     failing_pm: str | None = None
 
     @property
@@ -121,6 +123,7 @@ class HoldModel:
     sub: SubModel
     tier: str
     hold_seconds: int
+    expired: bool = False  # released by ``expire_every_hold`` (past every expiry)
 
 
 class MoneyModel(RuleBasedStateMachine):
@@ -138,6 +141,9 @@ class MoneyModel(RuleBasedStateMachine):
         self.holds: list[HoldModel] = []
         self.recorded_calls: list[dict[str, Any]] = []
         self.snap: Snapshot | None = None
+        # ``fail_next`` calls not consumed yet (a queue): the next transfers fail, whoever
+        # sends them
+        self.transfer_failures_queued = 0
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -158,7 +164,7 @@ class MoneyModel(RuleBasedStateMachine):
                                  premium=price_text(premium))
             self.subs.append(SubModel(sid, {"basic": basic, "premium": premium}))
         for sub in self.subs:
-            add_card(self.client, self.agency.owner_token, sub.sid)
+            sub.card_pm = add_card(self.client, self.agency.owner_token, sub.sid)["id"]
             if not sub.primary:
                 sub.failing_pm = add_card(self.client, self.agency.owner_token, sub.sid,
                                           "pm_card_chargeCustomerFail")["id"]
@@ -213,7 +219,10 @@ class MoneyModel(RuleBasedStateMachine):
           declined=st.sampled_from((False, False, False, True)))
     @counted
     def purchase(self, data: st.DataObject, tier: str, minutes: int, declined: bool) -> None:
-        sub = data.draw(st.sampled_from(self._live()))
+        self._purchase(data.draw(st.sampled_from(self._live())), tier, minutes, declined)
+
+    def _purchase(self, sub: SubModel, tier: str, minutes: int, declined: bool) -> bool:
+        """Buy, check the answer against SPEC and remember the charge; True when credited."""
         body: dict[str, Any] = {"tier": tier, "minutes": minutes}
         if declined and sub.failing_pm:  # a card that attaches, then declines every charge
             body["payment_method_id"] = sub.failing_pm
@@ -221,10 +230,10 @@ class MoneyModel(RuleBasedStateMachine):
                       token=self.token, body=body)
         self.pump()
         if sub.status == "suspended" and answer.status == 423:
-            return
+            return False
         if "payment_method_id" in body:
             assert answer.status == 402, answer.body  # never credited: checked by Σ bought
-            return
+            return False
         assert answer.status == 201, answer.body
         expected = charge_cents(minutes, sub.prices[tier])
         assert usd_micros(answer.body["amount_usd"]) == expected * 10_000, answer.body
@@ -233,6 +242,7 @@ class MoneyModel(RuleBasedStateMachine):
         self.purchases[answer.body["id"]] = PurchaseModel(
             answer.body["id"], sub.sid, tier, minutes, expected, margin,
             answer.body["payment_intent_id"])
+        return True
 
     @rule(data=st.data(), tier=st.sampled_from(TIERS), threshold=st.integers(1, 60),
           recharge=st.integers(1, 120), enabled=st.booleans())
@@ -246,13 +256,74 @@ class MoneyModel(RuleBasedStateMachine):
                                               "enabled": enabled})
         assert answer.status in ((200, 423) if sub.status == "suspended" else (200,)), answer.body
 
+    def _set_default_card(self, sub: SubModel, pm: str) -> None:
+        answer = call(self.client, "POST",
+                      f"/v1/subaccounts/{sub.sid}/payment-methods/{pm}/default", token=self.token)
+        assert answer.status == 200, answer.body
+
+    @precondition(lambda self: bool(self._live(status="active")) if self.ready else False)
+    @rule(data=st.data(), tier=st.sampled_from(TIERS), recharge=st.integers(1, 120),
+          declined=st.sampled_from((False, False, True)))
+    @counted
+    def threshold_crossing(self, data: st.DataObject, tier: str, recharge: int,
+                           declined: bool) -> None:
+        """Steering (the search alone hardly ever lines these up): an enabled rule on a funded
+        active sub-account whose balance is at or above the threshold, then one usage debit
+        that takes it below: the top-up starts at once (declined when the default card is
+        the failing one), then the ``auto-recharge`` job runs as its schedule would."""
+        sub = data.draw(st.sampled_from(self._live(status="active")))
+        asset = ASSET_OF_TIER[tier]
+        assert self.snap is not None
+        balance = self.snap.balance(f"sub:{sub.sid}", asset)
+        if balance < 60:  # fund it: the threshold is at least one minute
+            minutes = data.draw(st.integers(1, 120))
+            self._grant(sub, asset, minutes)
+            balance += minutes * 60
+        # at or below the balance, and near enough that one call (≤ 86400 s) crosses it
+        lowest = max(1, -(-(balance - MAX_CALL_SECONDS + 600) // 60))
+        threshold = data.draw(st.integers(lowest, balance // 60)) * 60
+        declined = declined and sub.failing_pm is not None
+        if declined:
+            assert sub.failing_pm is not None
+            self._set_default_card(sub, sub.failing_pm)
+        answer = call(self.client, "PUT", f"/v1/subaccounts/{sub.sid}/auto-recharge",
+                      token=self.token, body={"tier": tier, "threshold_minutes": threshold // 60,
+                                              "recharge_minutes": recharge, "enabled": True})
+        assert answer.status == 200, answer.body
+        below = data.draw(st.integers(1, min(threshold, 600)))  # how far below it ends
+        before = {p.purchase_id for p in snapshot(self.agency.agency_id).purchases}
+        result = self._usage({
+            "call_id": f"call-{uuid.uuid4().hex}", "subaccount_id": sub.sid, "tier": tier,
+            "duration_seconds": balance - threshold + below, "direction": "outbound",
+            "status": "completed", "started_at": iso(datetime.now(UTC))})
+        assert result["status"] == "recorded", result
+        job = call(self.client, "POST", "/v1/platform/jobs/auto-recharge/runs", platform=True,
+                   body={"as_of": iso(datetime.now(UTC))})
+        assert job.status == 200, job.body
+        assert job.body["failed"] == 0, job.body
+        self.pump()
+        if declined:
+            self._set_default_card(sub, sub.card_pm)  # purchases expect a paying card
+        # exactly one top-up for this crossing, of at least recharge_minutes
+        [top_up] = [p for p in snapshot(self.agency.agency_id).purchases
+                    if p.purchase_id not in before]
+        assert (top_up.source, top_up.subaccount_id, top_up.tier) == (
+            "auto_recharge", sub.sid, tier), top_up.purchase_id
+        assert top_up.status == ("failed" if declined else "succeeded"), top_up.status
+        seconds = top_up.basic_seconds if tier == "basic" else top_up.premium_seconds
+        assert seconds == max(recharge * 60, -(-below // 60) * 60), (seconds, recharge, below)
+        STEPS["~auto_recharge_declined"] += declined
+
     # -- grants, usage, holds ----------------------------------------------------------------
 
     @rule(data=st.data(), asset=st.sampled_from((*MINUTE_ASSETS, "kp_credits")),
           amount=st.integers(1, 300))
     @counted
     def platform_grant(self, data: st.DataObject, asset: str, amount: int) -> None:
-        sub = data.draw(st.sampled_from(self._live()))
+        self._grant(data.draw(st.sampled_from(self._live())), asset, amount)
+
+    def _grant(self, sub: SubModel, asset: str, amount: int) -> None:
+        """The platform credits ``amount`` minutes (or credits) to ``sub``."""
         answer = call(self.client, "POST", "/v1/platform/adjustments", platform=True,
                       body={"subaccount_id": sub.sid, "asset": asset, "amount": str(amount),
                             "reason": "model grant"})
@@ -324,6 +395,24 @@ class MoneyModel(RuleBasedStateMachine):
         assert answer.status == 200, answer.body
         assert answer.body["failed"] == 0, answer.body
         STEPS["~holds_expired"] += answer.body["succeeded"]
+
+    @precondition(lambda self: any(not h.expired for h in self.holds))
+    @rule()
+    @counted
+    def expire_every_hold(self) -> None:
+        """Steering: the call-holds job at a time past every hold's expiry releases them all."""
+        longest = max(h.hold_seconds for h in self.holds)
+        as_of = datetime.now(UTC) + HOLD_GRACE + timedelta(seconds=longest + 60)
+        answer = call(self.client, "POST", "/v1/platform/jobs/call-holds/runs", platform=True,
+                      body={"as_of": iso(as_of)})
+        assert answer.status == 200, answer.body
+        assert answer.body["failed"] == 0, answer.body
+        STEPS["~holds_expired"] += answer.body["succeeded"]
+        for hold in self.holds:  # their calls may still report usage: settle_held_call
+            hold.expired = True
+        held = {k: v for k, v in snapshot(self.agency.agency_id).balances.items()
+                if v and k[0].startswith("held:")}
+        assert not held, held
 
     # -- moves -------------------------------------------------------------------------------
 
@@ -422,8 +511,11 @@ class MoneyModel(RuleBasedStateMachine):
     def _deliver_dispute_event(self, dispute: DisputeModel, event: dict[str, Any],
                                new_id: bool) -> None:
         answer = self.events.deliver(event, new_id=new_id)
-        # an event id seen before is answered as a duplicate and applies nothing
-        if dispute.decided and not answer.body.get("duplicate"):
+        first, dispute.delivered = not dispute.delivered, True
+        # an event id seen before is answered as a duplicate and applies nothing; a
+        # ``created`` after the first one is not looked up at Stripe
+        if (dispute.decided and not answer.body.get("duplicate")
+                and (first or event["type"] == "charge.dispute.closed")):
             STEPS[f"~dispute_{dispute.stripe_status}_applied"] += not dispute.decision_applied
             dispute.decision_applied = True  # the app applies Stripe's status, read now
 
@@ -507,13 +599,30 @@ class MoneyModel(RuleBasedStateMachine):
 
     # -- payouts -----------------------------------------------------------------------------
 
-    def _sweep(self, day: date) -> None:
+    def _sweep(self, day: date) -> dict[str, Any]:
         answer = call(self.client, "POST", "/v1/platform/jobs/payout-sweep/runs", platform=True,
                       body={"as_of": f"{day.isoformat()}T02:00:00Z"})
         assert answer.status == 200, answer.body
         STEPS["~payouts_sent"] += answer.body["succeeded"]
         STEPS["~payouts_failed"] += answer.body["failed"]
+        self.transfer_failures_queued = max(
+            self.transfer_failures_queued - answer.body["failed"], 0)
         self.pump()
+        return dict(answer.body)
+
+    def _fail_next_transfer(self, code: str) -> None:
+        answer = stripe_request(self.emulator, "POST", "/v1/test_helpers/transfers/fail_next",
+                                code=code, status=400)
+        assert answer.status_code == 200, answer.text
+        self.transfer_failures_queued += 1
+
+    def _next_cycle_day(self) -> date:
+        """The first billing cycle date after the last sweep's day."""
+        anchor = date.fromisoformat(ANCHOR)
+        months = 0
+        while cycle_on(anchor, months) <= self.sweep_day:
+            months += 1
+        return cycle_on(anchor, months)
 
     @rule(next_cycle=st.booleans(), transfer_fails=st.sampled_from(
         (None, None, "balance_insufficient", "account_restricted")))
@@ -523,18 +632,50 @@ class MoneyModel(RuleBasedStateMachine):
         retried), or on the next billing cycle date (where profit is paid); Stripe may
         refuse the transfer (a failure queued when nothing is paid hits a later one)."""
         if transfer_fails:
-            answer = stripe_request(self.emulator, "POST",
-                                    "/v1/test_helpers/transfers/fail_next",
-                                    code=transfer_fails, status=400)
-            assert answer.status_code == 200, answer.text
+            self._fail_next_transfer(transfer_fails)
         if next_cycle:
-            anchor = date.fromisoformat(ANCHOR)
-            months = 0
-            while cycle_on(anchor, months) <= self.sweep_day:
-                months += 1
-            self.sweep_day = cycle_on(anchor, months)
+            self.sweep_day = self._next_cycle_day()
         self._sweep(self.sweep_day)
         self.sweep_day += timedelta(days=1)
+
+    def _profitable(self) -> list[tuple[SubModel, str]]:
+        return [(s, tier) for s in self._live(status="active") for tier in TIERS
+                if s.prices[tier] > BASE_MICROS[tier]]
+
+    @precondition(lambda self: bool(self._profitable()) if self.ready else False)
+    @rule(data=st.data(), extra_usd=st.integers(0, 150), transfer_fails=st.sampled_from(
+        (None, None, None, "balance_insufficient")),
+        bank=st.sampled_from((None, "pay_out", "pay_out", "fail_payout")))
+    @counted
+    def profit_then_payout(self, data: st.DataObject, extra_usd: int,
+                           transfer_fails: str | None, bank: str | None) -> None:
+        """Steering: a purchase whose profit lifts the available balance past the USD 100
+        threshold, the sweep on the next billing cycle date (the transfer sent, or refused
+        by Stripe), then Stripe pays the bank, or the bank refuses, or nothing yet."""
+        sub, tier = data.draw(st.sampled_from(self._profitable()))
+        assert self.snap is not None
+        missing = 100_000_000 + extra_usd * 1_000_000 - self.snap.balance("profit", "usd")
+        per_minute = sub.prices[tier] - BASE_MICROS[tier]
+        # + 1 minute: the charge is rounded to the cent
+        minutes = max(-(-missing // per_minute) + 1, 1)
+        assert self._purchase(sub, tier, minutes, declined=False)
+        available = snapshot(self.agency.agency_id).balance("profit", "usd")
+        assert available >= 100_000_000, available
+        if transfer_fails:
+            self._fail_next_transfer(transfer_fails)
+        refused = self.transfer_failures_queued > 0
+        self.sweep_day = self._next_cycle_day()
+        swept = self._sweep(self.sweep_day)
+        self.sweep_day += timedelta(days=1)
+        after = snapshot(self.agency.agency_id)
+        if refused:  # the amount is back in the available profit
+            assert swept["failed"] == 1, swept
+            assert after.balance("profit", "usd") == available, swept
+            return
+        assert swept["succeeded"] == 1, swept  # the whole available profit is in transit
+        assert after.balance("payouts_in_flight", "usd") > 0, swept
+        if bank is not None:
+            self.bank_payout(fails=bank == "fail_payout")
 
     def _in_flight(self) -> bool:
         return self.snap is not None and self.snap.balance("payouts_in_flight", "usd") > 0
@@ -542,6 +683,9 @@ class MoneyModel(RuleBasedStateMachine):
     @precondition(_in_flight)
     @rule(fails=st.booleans())
     @counted
+    def bank_payout_rule(self, fails: bool) -> None:
+        self.bank_payout(fails)
+
     def bank_payout(self, fails: bool) -> None:
         path = "fail_payout" if fails else "pay_out"
         form = {"failure_code": "account_closed"} if fails else {}
@@ -551,6 +695,16 @@ class MoneyModel(RuleBasedStateMachine):
             return
         STEPS["~bank_" + path] += 1
         self.pump()
+
+    def teardown(self) -> None:
+        """Count the example's payouts by how they ended (the report shows they happened)."""
+        if not self.ready:
+            return
+        answer = call(self.client, "GET", "/v1/agency/payouts?limit=100", token=self.token)
+        assert answer.status == 200, answer.body
+        for payout in answer.body["payouts"]:
+            stage = f"_{payout['failure_stage']}" if payout["failure_stage"] else ""
+            STEPS[f"~payout_{payout['status']}{stage}"] += 1
 
     # -- invariants --------------------------------------------------------------------------
 
