@@ -9,12 +9,8 @@ profit (base 0.16).
 
 from __future__ import annotations
 
-import copy
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +18,7 @@ import requests
 
 from chalicelib.domain.ledger import Asset, card_payments, platform_revenue
 from chalicelib.store.ledger import read_balance
+from devstack.stripe_wire import fixture as stripe_example
 from tests.e2e.connect.test_reconciliation import reconcile
 from tests.e2e.payments.support import (
     STRIPE_HEADERS,
@@ -42,16 +39,6 @@ from tests.stripe_fixtures import wait_for
 MINUTE = 60
 
 
-@cache
-def _stripe_examples() -> dict[str, Any]:
-    """Stripe's official example objects (``shared/stripe/fixtures3.json``)."""
-    for parent in Path(__file__).resolve().parents:
-        path = parent / "shared" / "stripe" / "fixtures3.json"
-        if path.exists():
-            return json.loads(path.read_text())["resources"]
-    raise FileNotFoundError("shared/stripe/fixtures3.json")
-
-
 def charge_of(stripe_emulator: str, intent_id: str) -> str:
     """The charge id of a PaymentIntent, as Stripe reports it."""
     answer = requests.get(f"{stripe_emulator}/v1/payment_intents/{intent_id}",
@@ -63,7 +50,7 @@ def charge_of(stripe_emulator: str, intent_id: str) -> str:
 def dispute_object(purchase: dict[str, Any], charge_id: str, dispute_id: str, amount: int,
                    status: str) -> dict[str, Any]:
     """Stripe's example dispute, about our charge."""
-    dispute = copy.deepcopy(_stripe_examples()["dispute"])
+    dispute = stripe_example("dispute")  # Stripe's own example, vendored in devstack/
     dispute.update(id=dispute_id, amount=amount, currency="usd", charge=charge_id,
                    payment_intent=purchase["payment_intent_id"], status=status,
                    reason="fraudulent", is_charge_refundable=False)
