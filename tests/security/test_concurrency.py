@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ USERS = ("owner", "agency_admin", "agency_member", "subaccount_admin")
 MOVERS = ("owner", "agency_admin", "agency_member")  # SPEC: sub-account roles never move
 REMOVERS = ("owner", "agency_admin")
 OPS_PER_THREAD = 14
+#: A removal meeting a charge in flight (409) is retried, 0.2 s apart, as a client would.
+REMOVAL_TRIES = 25
 SHARED_PURCHASE_KEYS = 6
 SHARED_CALLS = 40
 
@@ -155,9 +158,16 @@ class Client:
 
     def remove(self, step: int) -> None:
         sid = self.removable[self.n % len(self.removable)]
-        status, _ = self.post("removal", f"/v1/subaccounts/{sid}/removal",
-                              {"minutes_destination_id": self.world.subs["primary"]},
-                              f"removal-{self.n}-{step}")
+        for _ in range(REMOVAL_TRIES):
+            status, body = self.post("removal", f"/v1/subaccounts/{sid}/removal",
+                                     {"minutes_destination_id": self.world.subs["primary"]},
+                                     f"removal-{self.n}-{step}")
+            # As a client must (README): a charge in flight or a concurrent write answers
+            # 409 and nothing is written (409s are not stored for replay); retry the same key.
+            if status != 409 or body.get("error", {}).get("code") not in (
+                    "purchase_in_progress", "concurrent_update"):
+                break
+            time.sleep(0.2)
         if status == 200:
             with self.journal.lock:
                 self.journal.removed[sid] += 1
